@@ -1,0 +1,52 @@
+"""sparsec: compile pruned neural networks (ONNX) into small, fast, dependency-free C.
+
+    m = sparsec.load("model.onnx")
+    p = sparsec.range_limit(sparsec.prune(m, sparsity=0.9), 1.0)
+    c = sparsec.compile(p, target="host")      # callable on NumPy arrays
+    c.export("out_dir")                        # the self-contained C project
+    print(sparsec.validate(c, x))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from collections.abc import Mapping  # noqa: E402
+
+from .errors import (  # noqa: E402
+    BuildError,
+    CodegenError,
+    GraphError,
+    ModelLoadError,
+    OptionError,
+    ShapeError,
+    SparsecError,
+    ToolchainError,
+    UnsupportedOperatorError,
+)
+from .model import Model, load  # noqa: E402
+from .passes.prune import magnitude_prune  # noqa: E402
+from .passes.range_limit import range_limit as _range_limit  # noqa: E402
+
+
+def prune(model: Model, sparsity: float | Mapping[str, float] = 0.9) -> Model:
+    """Magnitude pruning per layer: zero the fraction ``sparsity`` of each layer's smallest
+    weights (one fraction, or {layer: fraction}). Returns a new Model; ``model`` is untouched."""
+    graph, report = magnitude_prune(model.graph, sparsity)
+    return Model(graph, tuple(report))
+
+
+def range_limit(model: Model, limit: float | Mapping[str, float]) -> Model:
+    """Clamp every layer's weights and biases into [-limit, limit] (or {layer: limit})."""
+    graph, report = _range_limit(model.graph, limit)
+    return Model(graph, tuple(report))
+
+
+from .compiler import CompiledModel, compile  # noqa: E402
+from .validate import ValidationReport, validate  # noqa: E402
+
+__all__ = [
+    "BuildError", "CodegenError", "CompiledModel", "GraphError", "Model", "ModelLoadError", "OptionError",
+    "ShapeError", "SparsecError", "ToolchainError", "UnsupportedOperatorError", "ValidationReport",
+    "compile", "load", "prune", "range_limit", "validate",
+]

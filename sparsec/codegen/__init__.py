@@ -1,0 +1,1 @@
+"""IR -> C: lowering to kernel calls, memory plan, C text, project files."""

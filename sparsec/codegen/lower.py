@@ -1,0 +1,227 @@
+"""Lower an IR graph to a list of kernel calls (steps) and plan their memory.
+
+Ops call back into ``Lowering`` (see ``Op.lower``): fully connected layers pick
+CSR or dense storage (the sparsify decision, recorded in the report), a Relu
+that is the sole consumer of a layer is fused into its min/max clamp, views
+(Flatten, Reshape) become aliases, and elementwise ops may run in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ops
+from ..errors import CodegenError
+from ..ir import Graph, Node
+from ..passes.memory import Buffer, Plan, plan_memory
+from ..sparse import CSR, choose_format
+from ..targets import Target
+from .cwriter import float_literal, identifier
+from .kernels import SPMM_FAMILY
+
+INPUT, OUTPUT = "input", "output"  # storage of graph inputs / outputs: the caller's pointers
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tensor argument, resolved to a pointer expression once memory is planned."""
+
+    value: str
+
+
+@dataclass
+class Step:
+    kernel: str | None  # kernel family; None copies (a view that is also the graph output)
+    args: list[str | Ref]
+    reads: list[str]
+    writes: str
+    nodes: list[Node]
+    note: str = ""
+    inplace: bool = False  # the output may take the storage of reads[0]
+
+
+@dataclass
+class Lowered:
+    graph: Graph
+    steps: list[Step]
+    roots: dict[str, str]  # value -> value that owns its storage
+    storage: dict[str, str]  # root -> INPUT | OUTPUT | "arena" | "const"
+    plan: Plan
+    constants: dict[str, np.ndarray]  # C symbol -> array, in definition order
+    layers: list[dict]
+    kernels: list[str]  # families used, in first-use order
+    symbols: dict[str, str] = field(default_factory=dict)  # IR constant name -> C symbol
+
+
+class Lowering:
+    """The context ops lower themselves into."""
+
+    def __init__(self, graph: Graph, target: Target, prefix: str) -> None:
+        self.graph, self.target, self.prefix = graph, target, prefix
+        self.opset = graph.opset
+        self.steps: list[Step] = []
+        self.aliases: dict[str, str] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self.symbols: dict[str, str] = {}
+        self.layers: list[dict] = []
+        self.fused: set[str] = set()
+        self._taken: set[str] = set()
+        self._consumers: dict[str, list[Node]] = {}
+        for n in graph.nodes:
+            for i in n.inputs:
+                self._consumers.setdefault(i, []).append(n)
+
+    # -- queries ops use -------------------------------------------------
+    def const(self, value: str) -> np.ndarray | None:
+        return self.graph.constants.get(value)
+
+    def type(self, value: str):
+        return self.graph.types[value]
+
+    # -- emitters ops call -----------------------------------------------
+    def dense_layer(self, node: Node, x: str, weight: np.ndarray, bias: np.ndarray | None, *, m: int, k: int) -> None:
+        """y = clamp(x W^T + b) with W [N][K]; stored CSR or dense, whichever the target runs faster."""
+        lo, hi, out, fused = self._activation(node)
+        n = weight.shape[0]
+        name = self._symbol(node.name)
+        fmt, why = choose_format(weight, self.target.csr_crossover)
+        bias_sym = self._array(f"{name}_bias", np.asarray(bias, np.float32)) if bias is not None else "NULL"
+        if fmt == "csr":
+            csr = CSR.from_dense(weight)
+            family = SPMM_FAMILY[str(csr.indices.dtype)]
+            tensors = [self._array(f"{name}_indptr", csr.indptr), self._array(f"{name}_indices", csr.indices),
+                       self._array(f"{name}_values", csr.values)]
+            nnz, wbytes, macs = csr.nnz, csr.nbytes, m * csr.nnz
+            index = str(csr.indices.dtype)
+        else:
+            family = "f32-gemm"
+            tensors = [self._array(f"{name}_weight", np.asarray(weight, np.float32))]
+            nnz, wbytes, macs = int(np.count_nonzero(weight)), 4 * weight.size, m * weight.size
+            index = None
+        note = f"W float32[{n}][{k}] {fmt.upper()}, nnz {nnz}/{weight.size} ({nnz / max(1, weight.size):.1%})"
+        self._step(family, [str(m), str(n), str(k), Ref(x), *tensors, bias_sym, Ref(out), float_literal(lo),
+                            float_literal(hi)], [x], out, [node, *fused], note)
+        self.layers.append({
+            "layer": name, "nodes": [nd.name for nd in (node, *fused)], "ops": "+".join(nd.op for nd in (node, *fused)),
+            "shape": [n, k], "format": fmt, "index_type": index, "nonzeros": nnz, "density": nnz / max(1, weight.size),
+            "weight_bytes": wbytes, "bias_bytes": 0 if bias is None else 4 * n, "macs": macs, "why": why,
+        })
+
+    def bias_add(self, node: Node, full: str, vec: str, *, m: int, n: int) -> None:
+        lo, hi, out, fused = self._activation(node)
+        self._step("f32-vbias", [str(m), str(n), Ref(full), Ref(vec), Ref(out), float_literal(lo), float_literal(hi)],
+                   [full, vec], out, [node, *fused], inplace=full not in self.graph.constants)
+
+    def elementwise(self, node: Node, family: str, inputs: list[str], *, size: int) -> None:
+        lo, hi, out, fused = self._activation(node)
+        self._step(family, [str(size), *[Ref(i) for i in inputs], Ref(out), float_literal(lo), float_literal(hi)],
+                   inputs, out, [node, *fused], inplace=inputs[0] not in self.graph.constants)
+
+    def clamp(self, node: Node, x: str, lo: float, hi: float) -> None:
+        size = self.type(x).size
+        self._step("f32-clamp", [str(size), Ref(x), Ref(node.outputs[0]), float_literal(lo), float_literal(hi)],
+                   [x], node.outputs[0], [node], inplace=True)
+
+    def softmax(self, node: Node, x: str, *, rows: int, cols: int) -> None:
+        self._step("f32-softmax", [str(rows), str(cols), Ref(x), Ref(node.outputs[0])], [x], node.outputs[0], [node],
+                   inplace=True)
+
+    def alias(self, node: Node, x: str) -> None:
+        """The output is the input viewed with another shape: no code, shared storage."""
+        self.aliases[node.outputs[0]] = x
+
+    # -- internals -------------------------------------------------------
+    def _activation(self, node: Node) -> tuple[float, float, str, list[Node]]:
+        """Fuse a Relu that is the only consumer of ``node``'s output into its clamp."""
+        out = node.outputs[0]
+        users = self._consumers.get(out, [])
+        if len(users) == 1 and users[0].op == "Relu" and out not in self.graph.outputs:
+            self.fused.add(users[0].name)
+            return 0.0, float("inf"), users[0].outputs[0], [users[0]]
+        return float("-inf"), float("inf"), out, []
+
+    def _step(self, family, args, reads, writes, nodes, note="", inplace=False) -> None:
+        self.steps.append(Step(family, args, list(reads), writes, list(nodes), note, inplace))
+
+    def _symbol(self, base: str) -> str:
+        name, i = identifier(base), 1
+        stem = name
+        while name in self._taken:
+            i += 1
+            name = f"{stem}_{i}"
+        self._taken.add(name)
+        return name
+
+    def _array(self, base: str, array: np.ndarray) -> str:
+        symbol = f"{self.prefix}_{self._symbol(base)}"
+        self.constants[symbol] = array
+        return symbol
+
+    def const_symbol(self, value: str) -> str:
+        """C symbol of an IR constant used directly as a kernel operand."""
+        if value not in self.symbols:
+            self.symbols[value] = self._array(value, np.asarray(self.graph.constants[value], np.float32))
+        return self.symbols[value]
+
+
+def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Lowered:
+    """Steps, storage and memory plan for ``graph``. ``debug`` keeps every intermediate
+    in its own arena slot (no reuse, no in-place) so tests can read them after a run."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise CodegenError(f"code generation supports one input and one output; the model has "
+                           f"{len(graph.inputs)} and {len(graph.outputs)}", file=graph.source,
+                           hint="Select one output with outputs=[...]")
+    ctx = Lowering(graph, target, prefix)
+    for node in graph.nodes:
+        if node.name in ctx.fused:
+            continue
+        try:
+            ops.get(node.op).lower(node, ctx)
+        except ops.OpFormError as e:
+            raise CodegenError(str(e), file=graph.source, node=node.name, op=node.op, hint=e.hint) from None
+    steps, aliases = ctx.steps, ctx.aliases
+
+    def root(v: str) -> str:
+        while v in aliases:
+            v = aliases[v]
+        return v
+
+    (inp,), (out,) = graph.inputs, graph.outputs
+    written = {s.writes for s in steps}
+    if root(out) in written and root(out) != inp:
+        storage = {root(out): OUTPUT}
+    else:  # the output is a view of the input or of a constant: copy it at the end
+        src = root(out)
+        steps.append(Step(None, [str(graph.types[out].nbytes), Ref(src), Ref(out)], [src], out, []))
+        aliases.pop(out, None)
+        storage = {out: OUTPUT}
+    storage[inp] = INPUT
+
+    def last_read(r: str) -> int:
+        return max((i for i, s in enumerate(steps) if any(root(v) == r for v in s.reads)), default=-1)
+
+    if not debug:
+        for i, s in enumerate(steps):
+            src = root(s.reads[0]) if s.reads else None
+            if (s.inplace and src in written and src not in storage and root(s.writes) not in storage
+                    and last_read(src) == i and graph.types[src].nbytes == graph.types[s.writes].nbytes):
+                aliases[s.writes] = src
+    for s in steps:
+        for v in s.reads:
+            if root(v) in graph.constants:
+                storage[root(v)] = "const"
+    buffers = []
+    for r in sorted({root(s.writes) for s in steps} - set(storage)):
+        first = min(i for i, s in enumerate(steps) if root(s.writes) == r)
+        buffers.append(Buffer(r, graph.types[r].nbytes, first, max(first, last_read(r))))
+        storage[r] = "arena"
+    plan = plan_memory(buffers, target.alignment, reuse=not debug)
+    for s in steps:
+        for a in s.args:
+            if isinstance(a, Ref) and storage.get(root(a.value)) == "const":
+                ctx.const_symbol(root(a.value))
+    kernels = list(dict.fromkeys(s.kernel for s in steps if s.kernel))
+    roots = {v: root(v) for v in graph.types}
+    return Lowered(graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols)

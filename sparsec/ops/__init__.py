@@ -1,0 +1,82 @@
+"""Operator registry: one module per ONNX op, registered with @register.
+
+Each op class knows how to read its ONNX attributes (``attributes``), infer
+output types (``infer``), execute with NumPy (``reference``, the living spec)
+and lower itself to kernel calls (``lower``, used by code generation). The
+registry is the single list of what sparsec supports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..ir import Node, TensorType
+
+if TYPE_CHECKING:
+    from ..codegen.lower import Lowering
+
+
+class OpFormError(Exception):
+    """Raised inside an op for an unsupported attribute/input form; the caller adds file/node."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Op:
+    """Base class; subclasses set ``op_type`` and override what they support."""
+
+    op_type: ClassVar[str]
+    #: attribute name -> default (None: required or optional without default)
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def attributes(self, attrs: dict[str, Any], opset: int) -> dict[str, Any]:
+        """Validate ONNX attributes and fill defaults; unknown names are an error."""
+        unknown = sorted(set(attrs) - set(self.defaults))
+        if unknown:
+            raise OpFormError(
+                f"attribute(s) {unknown} are not supported",
+                hint=f"Supported attributes: {sorted(self.defaults) or 'none'}",
+            )
+        out = {k: v for k, v in self.defaults.items() if v is not None}
+        out.update(attrs)
+        return out
+
+    def infer(
+        self, node: Node, types: list[TensorType | None], consts: list[np.ndarray | None], opset: int
+    ) -> list[TensorType]:
+        raise NotImplementedError
+
+    def reference(self, node: Node, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def lower(self, node: Node, ctx: Lowering) -> None:
+        raise OpFormError(f"{self.op_type} cannot be compiled to C yet")
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    REGISTRY[cls.op_type] = cls()
+    return cls
+
+
+def supported_ops() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get(op_type: str) -> Op:
+    return REGISTRY[op_type]
+
+
+def f32(x: np.ndarray) -> np.ndarray:
+    """ONNX float tensors stay float32 even when computed in float64 for accuracy."""
+    return np.asarray(x, dtype=np.float32)
+
+
+# Import op modules for their @register side effect.
+from . import add, dropout, flatten, gemm, identity, matmul, relu, reshape, softmax  # noqa: E402,F401

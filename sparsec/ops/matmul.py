@@ -1,0 +1,42 @@
+"""MatMul with NumPy matmul semantics (batch broadcasting, 1-D promotion)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import TensorType
+from . import Op, OpFormError, f32, register
+
+
+@register
+class MatMul(Op):
+    op_type = "MatMul"
+
+    def infer(self, node, types, consts, opset):
+        a, b = types[0].shape, types[1].shape
+        if not a or not b:
+            raise OpFormError("MatMul inputs must have rank >= 1")
+        a2, b2 = (1, *a) if len(a) == 1 else a, (*b, 1) if len(b) == 1 else b
+        if a2[-1] != b2[-2]:
+            raise OpFormError(f"shapes {a} and {b} do not multiply: inner dims {a2[-1]} != {b2[-2]}")
+        try:
+            batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+        except ValueError:
+            raise OpFormError(f"batch dims of {a} and {b} do not broadcast") from None
+        shape = (*batch, *(a2[-2:-1] if len(a) > 1 else ()), *(b2[-1:] if len(b) > 1 else ()))
+        return [TensorType(tuple(shape))]
+
+    def reference(self, node, inputs, opset):
+        return [f32(np.matmul(inputs[0].astype(np.float64), inputs[1].astype(np.float64)))]
+
+    def lower(self, node, ctx):
+        weight = ctx.const(node.inputs[1])
+        shape = ctx.type(node.inputs[0]).shape
+        if weight is None or weight.ndim != 2 or len(shape) < 1:
+            raise OpFormError(
+                "only MatMul by a constant 2-D matrix is compiled",
+                hint="Variable x variable products are not supported by code generation yet",
+            )
+        k = shape[-1]
+        m = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+        ctx.dense_layer(node, node.inputs[0], np.ascontiguousarray(weight.T), None, m=m, k=k)

@@ -1,0 +1,51 @@
+"""Softmax; opset < 13 coerces to 2-D at ``axis`` (default 1), opset >= 13 is per-axis (default -1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import TensorType
+from . import Op, OpFormError, f32, register
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x.astype(np.float64)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@register
+class Softmax(Op):
+    op_type = "Softmax"
+    defaults = {"axis": None}
+
+    @staticmethod
+    def axis(node, rank, opset):
+        axis = node.attrs.get("axis", -1 if opset >= 13 else 1)
+        if not -rank <= axis < max(rank, 1):
+            raise OpFormError(f"axis {axis} is out of range for rank {rank}")
+        return axis % max(rank, 1)
+
+    def infer(self, node, types, consts, opset):
+        self.axis(node, len(types[0].shape), opset)
+        return [TensorType(types[0].shape)]
+
+    def reference(self, node, inputs, opset):
+        x = inputs[0]
+        axis = self.axis(node, x.ndim, opset)
+        if opset >= 13:
+            return [f32(_softmax(x, axis))]
+        rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+        return [f32(_softmax(x.reshape(rows, -1), 1).reshape(x.shape))]
+
+    def lower(self, node, ctx):
+        shape = ctx.type(node.inputs[0]).shape
+        axis = self.axis(node, len(shape), ctx.opset)
+        size = int(np.prod(shape, dtype=np.int64))
+        if ctx.opset < 13:
+            cols = int(np.prod(shape[axis:], dtype=np.int64))
+        else:
+            if int(np.prod(shape[axis + 1 :], dtype=np.int64)) != 1:
+                raise OpFormError("softmax over an axis other than the last is not compiled yet")
+            cols = shape[axis] if shape else 1
+        ctx.softmax(node, node.inputs[0], rows=size // max(cols, 1), cols=cols)

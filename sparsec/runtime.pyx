@@ -1,0 +1,75 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Load a generated model's shared library and run it on NumPy arrays.
+
+The library is the generated C project built for the host; this module calls its
+``<name>_run_ws`` entry point over a batch with the GIL released. Each call gets
+its own workspace, so several threads may run the same model at once.
+"""
+
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
+from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlclose, dlerror, dlopen, dlsym
+
+import numpy as np
+
+ctypedef int (*run_ws_t)(const float *, float *, void *) noexcept nogil
+
+
+cdef class Library:
+    """A loaded model: ``run(x, y)`` runs every row of x into the same row of y."""
+
+    cdef void *handle
+    cdef run_ws_t fn
+    cdef readonly Py_ssize_t in_len, out_len, ws_bytes, alignment
+    cdef readonly str path
+
+    def __cinit__(self, str path, str symbol, Py_ssize_t in_len, Py_ssize_t out_len,
+                  Py_ssize_t ws_bytes, Py_ssize_t alignment=16):
+        self.handle = NULL
+        self.path = path
+        self.handle = dlopen(path.encode(), RTLD_NOW | RTLD_LOCAL)
+        if self.handle == NULL:
+            raise OSError(f"cannot load {path}: {dlerror().decode()}")
+        cdef void *fn = dlsym(self.handle, symbol.encode())
+        if fn == NULL:
+            raise OSError(f"{path} has no symbol {symbol}")
+        self.fn = <run_ws_t>fn
+        self.in_len, self.out_len = in_len, out_len
+        self.ws_bytes, self.alignment = ws_bytes, alignment
+
+    def __dealloc__(self):
+        if self.handle != NULL:
+            dlclose(self.handle)
+
+    def run(self, const float[:, ::1] x, float[:, ::1] y, workspace=None):
+        """Run each of the x.shape[0] samples. ``workspace`` (uint8, ws_bytes + alignment)
+        may be given to read intermediates afterwards (debug builds); else one is allocated."""
+        if x.shape[0] != y.shape[0] or x.shape[1] != self.in_len or y.shape[1] != self.out_len:
+            raise ValueError(f"expected x [B, {self.in_len}] and y [B, {self.out_len}], "
+                             f"got [{x.shape[0]}, {x.shape[1]}] and [{y.shape[0]}, {y.shape[1]}]")
+        cdef unsigned char[::1] ws_view
+        cdef unsigned char *raw = NULL
+        cdef unsigned char *ws
+        cdef Py_ssize_t i, n = x.shape[0]
+        cdef int status = 0
+        cdef uintptr_t a = self.alignment
+        if workspace is not None:
+            ws_view = workspace
+            if ws_view.shape[0] < self.ws_bytes + self.alignment:
+                raise ValueError(f"workspace needs {self.ws_bytes + self.alignment} bytes")
+            ws = &ws_view[0]
+        else:
+            raw = <unsigned char *>malloc(self.ws_bytes + self.alignment)
+            if raw == NULL:
+                raise MemoryError()
+            ws = raw
+        ws = <unsigned char *>((<uintptr_t>ws + a - 1) // a * a)
+        with nogil:
+            for i in range(n):
+                status = self.fn(&x[i, 0], &y[i, 0], ws)
+                if status != 0:
+                    break
+        free(raw)
+        if status != 0:
+            raise RuntimeError(f"{self.path}: run returned {status} on sample {i}")
+        return (<uintptr_t>ws) - (<uintptr_t>(&ws_view[0]) if workspace is not None else <uintptr_t>ws)
