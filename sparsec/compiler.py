@@ -62,7 +62,6 @@ class CompiledModel:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the C on one sample or a batch [B, ...] of float32; returns float32."""
         batch, single = as_batch(x, self.model.input_shape)
-        batch = np.ascontiguousarray(batch)
         out = np.empty((batch.shape[0], self.lowered.graph.types[self.model.output_name].size), np.float32)
         self.library().run(batch, out)
         return from_batch(out, self.model.output_shape, single)
@@ -91,7 +90,8 @@ class CompiledModel:
 
     def _debug(self) -> CompiledModel:
         if self._debug_twin is None:
-            self._debug_twin = compile(self.model, self.target.name, name=self.name, debug=True)
+            # From the graph this C was made from, so a mismatch with self.model shows up.
+            self._debug_twin = compile(Model(self.lowered.graph), self.target.name, name=self.name, debug=True)
         return self._debug_twin
 
     def __repr__(self) -> str:

@@ -93,6 +93,8 @@ def as_batch(x: object, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
         raise TypeError(f"expected a numpy.ndarray of float32, got {type(x).__name__}")
     if x.dtype != np.float32:
         raise TypeError(f"expected dtype float32, got {x.dtype}; convert with x.astype(np.float32)")
+    if not x.flags.c_contiguous:
+        raise ValueError("expected a C-contiguous array; pass np.ascontiguousarray(x)")
     one = sample_shape(input_shape)
     size = int(np.prod(one, dtype=np.int64))
     if x.shape in (tuple(input_shape), tuple(one)):

@@ -31,7 +31,8 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray], keep_all: bool = False) -
         env[name] = x
     for node in graph.nodes:
         args = [env[i] if i else None for i in node.inputs]
-        results = ops.get(node.op).reference(node, args, graph.opset)
+        with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are the semantics, not errors
+            results = ops.get(node.op).reference(node, args, graph.opset)
         for name, value in zip(node.outputs, results):
             if name:
                 env[name] = value

@@ -1,0 +1,30 @@
+"""Shared test set-up: one thread everywhere (the machine is shared), a private build cache."""
+
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DIGITS = ROOT / "examples" / "digits_mlp"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _build_cache(tmp_path_factory):
+    """Builds go to a per-session cache so tests never depend on an old one."""
+    os.environ["SPARSEC_CACHE_DIR"] = str(tmp_path_factory.mktemp("sparsec-cache"))
+    yield
+
+
+def ort_session(model_proto):
+    """An onnxruntime session pinned to one thread."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model_proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
