@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
@@ -32,12 +33,21 @@ class BuildPyWithCsrc(build_py):
             shutil.copytree(src, target)
 
 
+class BuildExtWithKernels(build_ext):
+    """Build the kernel library first: plain build_ext (and editable installs) skip build_clib."""
+
+    def run(self) -> None:
+        self.run_command("build_clib")
+        super().run()
+
+
 extensions = [
     Extension(
         "sparsec.kernels",
         ["sparsec/kernels.pyx"],
         include_dirs=[str(CSRC / "include"), numpy.get_include()],
         libraries=["sparsec_kernels", "m"],
+        depends=[*SCALAR_KERNELS, "csrc/include/sparsec/kernels.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
     Extension(
@@ -62,5 +72,5 @@ setup(
         )
     ],
     ext_modules=cythonize(extensions, language_level=3),
-    cmdclass={"build_py": BuildPyWithCsrc},
+    cmdclass={"build_py": BuildPyWithCsrc, "build_ext": BuildExtWithKernels},
 )

@@ -31,6 +31,8 @@ class CompiledModel:
         self._lib = None
         self._lock = threading.Lock()
         self._debug_twin: CompiledModel | None = None
+        g = lowered.graph  # shapes the hot path needs, looked up once
+        self._in_shape, self._out_shape = g.types[g.inputs[0]].shape, g.types[g.outputs[0]].shape
 
     @property
     def report(self) -> dict:
@@ -61,10 +63,11 @@ class CompiledModel:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the C on one sample or a batch [B, ...] of float32; returns float32."""
-        batch, single = as_batch(x, self.model.input_shape)
-        out = np.empty((batch.shape[0], self.lowered.graph.types[self.model.output_name].size), np.float32)
-        self.library().run(batch, out)
-        return from_batch(out, self.model.output_shape, single)
+        lib = self._lib if self._lib is not None else self.library()
+        batch, single = as_batch(x, self._in_shape)
+        out = np.empty((batch.shape[0], lib.out_len), np.float32)
+        lib.run(batch, out)
+        return from_batch(out, self._out_shape, single)
 
     def intermediates(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value the C computes for one sample, read back from a debug build's arena

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,9 +97,9 @@ def as_batch(x: object, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
     if not x.flags.c_contiguous:
         raise ValueError("expected a C-contiguous array; pass np.ascontiguousarray(x)")
     one = sample_shape(input_shape)
-    size = int(np.prod(one, dtype=np.int64))
-    if x.shape in (tuple(input_shape), tuple(one)):
-        return x.reshape(1, size), x.shape == tuple(one) and one != tuple(input_shape)
+    size = math.prod(one)
+    if x.shape == input_shape or x.shape == one:
+        return x.reshape(1, size), x.shape == one and one != input_shape
     if x.ndim == len(one) + 1 and x.shape[1:] == tuple(one):
         return x.reshape(x.shape[0], size), False
     raise ValueError(f"expected an input of shape {list(input_shape)}, one sample {list(one)} or a batch "
