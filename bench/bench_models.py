@@ -33,15 +33,22 @@ def mlp_proto(sizes: list[int], seed: int = 0) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
     nodes, inits, x = [], [], "input"
     for i, (k, n) in enumerate(zip(sizes, sizes[1:])):
-        inits += [numpy_helper.from_array((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(rng.standard_normal(n).astype(np.float32) * 0.1, f"b{i}")]
+        inits += [
+            numpy_helper.from_array((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), f"w{i}"),
+            numpy_helper.from_array(rng.standard_normal(n).astype(np.float32) * 0.1, f"b{i}"),
+        ]
         nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"y{i}"], name=f"fc{i}", transB=1))
         x = f"y{i}"
         if i < len(sizes) - 2:
             nodes.append(helper.make_node("Relu", [x], [f"r{i}"], name=f"relu{i}"))
             x = f"r{i}"
-    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", sizes[0]])],
-                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", sizes[-1]])], inits)
+    g = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", sizes[0]])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", sizes[-1]])],
+        inits,
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
     return m
@@ -74,8 +81,11 @@ def run(label: str, proto: onnx.ModelProto, sparsities=(0.0, 0.5, 0.9, 0.95), ba
     for s in sparsities:
         model = sparsec.prune(base, s) if s else base
         compiled = sparsec.compile(model, name="bench")
-        weights = [(model.graph.constants[n.inputs[1]], model.graph.constants[n.inputs[2]])
-                   for n in model.graph.nodes if n.op == "Gemm"]
+        weights = [
+            (model.graph.constants[n.inputs[1]], model.graph.constants[n.inputs[2]])
+            for n in model.graph.nodes
+            if n.op == "Gemm"
+        ]
         pruned = onnx.ModelProto()
         pruned.CopyFrom(proto)
         for init in pruned.graph.initializer:  # same pruned weights, dense, for onnxruntime
@@ -114,15 +124,19 @@ def run(label: str, proto: onnx.ModelProto, sparsities=(0.0, 0.5, 0.9, 0.95), ba
             }
             np.testing.assert_allclose(compiled(x), np_dense(), rtol=1e-4, atol=1e-4)
             gflops = 2 * macs * batch / (t["sparsec"] * 1e-6) / 1e9
-            rows.append(f"| {label} | {s:.0%} | {batch} | {t['sparsec']:.1f} | {t['onnxruntime']:.1f} | "
-                        f"{t['numpy']:.1f} | {t['scipy']:.1f} | {t['onnxruntime'] / t['sparsec']:.2f}x | {gflops:.2f} |")
+            rows.append(
+                f"| {label} | {s:.0%} | {batch} | {t['sparsec']:.1f} | {t['onnxruntime']:.1f} | "
+                f"{t['numpy']:.1f} | {t['scipy']:.1f} | {t['onnxruntime'] / t['sparsec']:.2f}x | {gflops:.2f} |"
+            )
             print(rows[-1], flush=True)
     return rows
 
 
 def main() -> None:
-    print("| model | sparsity | batch | sparsec µs | onnxruntime µs | numpy µs | scipy CSR µs | "
-          "sparsec vs ort | effective GFLOP/s |")
+    print(
+        "| model | sparsity | batch | sparsec µs | onnxruntime µs | numpy µs | scipy CSR µs | "
+        "sparsec vs ort | effective GFLOP/s |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     run("digits 64-128-64-10", mlp_proto([64, 128, 64, 10]))
     run("LeNet-300-100", mlp_proto([784, 300, 100, 10]))

@@ -1,10 +1,10 @@
 """sparsec: compile pruned neural networks (ONNX) into small, fast, dependency-free C.
 
-    m = sparsec.load("model.onnx")
-    p = sparsec.range_limit(sparsec.prune(m, sparsity=0.9), 1.0)
-    c = sparsec.compile(p, target="host")      # callable on NumPy arrays
-    c.export("out_dir")                        # the self-contained C project
-    print(sparsec.validate(c, x))
+m = sparsec.load("model.onnx")
+p = sparsec.range_limit(sparsec.prune(m, sparsity=0.9), 1.0)
+c = sparsec.compile(p, target="host")      # callable on NumPy arrays
+c.export("out_dir")                        # the self-contained C project
+print(sparsec.validate(c, x))
 """
 
 from __future__ import annotations
@@ -46,7 +46,21 @@ from .compiler import CompiledModel, compile  # noqa: E402
 from .validate import ValidationReport, validate  # noqa: E402
 
 __all__ = [
-    "BuildError", "CodegenError", "CompiledModel", "GraphError", "Model", "ModelLoadError", "OptionError",
-    "ShapeError", "SparsecError", "ToolchainError", "UnsupportedOperatorError", "ValidationReport",
-    "compile", "load", "prune", "range_limit", "validate",
+    "BuildError",
+    "CodegenError",
+    "CompiledModel",
+    "GraphError",
+    "Model",
+    "ModelLoadError",
+    "OptionError",
+    "ShapeError",
+    "SparsecError",
+    "ToolchainError",
+    "UnsupportedOperatorError",
+    "ValidationReport",
+    "compile",
+    "load",
+    "prune",
+    "range_limit",
+    "validate",
 ]

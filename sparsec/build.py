@@ -15,7 +15,8 @@ from .targets import Target
 
 def cache_dir() -> Path:
     base = os.environ.get("SPARSEC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sparsec")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sparsec"
+    )
     return Path(base)
 
 

@@ -24,8 +24,9 @@ class CompiledModel:
     writes it. Calls release the GIL and use their own workspace (thread-safe).
     """
 
-    def __init__(self, model: Model, target: Target, name: str, lowered: Lowered, files: dict[str, str],
-                 debug: bool = False) -> None:
+    def __init__(
+        self, model: Model, target: Target, name: str, lowered: Lowered, files: dict[str, str], debug: bool = False
+    ) -> None:
         self.model, self.target, self.name = model, target, name
         self.lowered, self.files, self.debug = lowered, files, debug
         self._lib = None
@@ -57,8 +58,14 @@ class CompiledModel:
                 so = build_shared(self.files, self.name, self.target)
                 low = self.lowered
                 g = low.graph
-                self._lib = Library(str(so), f"{self.name}_run_ws", g.types[g.inputs[0]].size,
-                                    g.types[g.outputs[0]].size, low.plan.peak, low.plan.alignment)
+                self._lib = Library(
+                    str(so),
+                    f"{self.name}_run_ws",
+                    g.types[g.inputs[0]].size,
+                    g.types[g.outputs[0]].size,
+                    low.plan.peak,
+                    low.plan.alignment,
+                )
             return self._lib
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -98,8 +105,10 @@ class CompiledModel:
         return self._debug_twin
 
     def __repr__(self) -> str:
-        return (f"CompiledModel({self.name!r}, target={self.target.name!r}, arena={self.arena_bytes} B, "
-                f"const={self.report['weight_bytes']} B)")
+        return (
+            f"CompiledModel({self.name!r}, target={self.target.name!r}, arena={self.arena_bytes} B, "
+            f"const={self.report['weight_bytes']} B)"
+        )
 
 
 def compile(model: Model, target: str = "host", *, name: str | None = None, debug: bool = False) -> CompiledModel:

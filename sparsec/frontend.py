@@ -37,28 +37,41 @@ def load_graph(
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ModelLoadError(f"fails the ONNX checker: {first}", file=source,
-                             hint="Re-export the model or run onnx.checker.check_model for details") from None
+        # All of it: the later lines name the node ("==> Context: ... Name: fc1 OpType: Gemm").
+        text = " ".join(str(e).split())[:500].rstrip(".")
+        raise ModelLoadError(
+            f"fails the ONNX checker: {text}",
+            file=source,
+            hint="Re-export the model or run onnx.checker.check_model for details",
+        ) from None
     opset = _opset(proto, source)
     graph = proto.graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     _fix_input_shapes(proto, constants, input_shapes or {}, source)
-    try:
-        proto = shape_inference.infer_shapes(proto, strict_mode=True)
-    except Exception as e:  # onnx raises several types here
-        raise ShapeError(f"ONNX shape inference failed: {str(e).strip().splitlines()[0]}", file=source,
-                         hint="Check the input shapes (input_shapes=) and the opset") from None
-    graph = proto.graph
-
-    inputs = tuple(i.name for i in graph.input if i.name not in constants)
     wanted = tuple(outputs) if outputs else tuple(o.name for o in graph.output)
     known_outputs = {o.name for o in graph.output} | {o for n in graph.node for o in n.output}
     for o in wanted:
         if o not in known_outputs:
-            raise GraphError(f"requested output '{o}' is not produced by the model", file=source,
-                             hint=f"Model outputs: {[o.name for o in graph.output]}")
+            raise GraphError(
+                f"requested output '{o}' is not produced by the model",
+                file=source,
+                hint=f"Model outputs: {[o.name for o in graph.output]}",
+            )
+    # Unsupported ops first: their names matter more than a shape inference failure they cause.
+    _check_supported(_needed_nodes(list(graph.node), wanted), graph, source)
+    try:
+        proto = shape_inference.infer_shapes(proto, strict_mode=True)
+    except Exception as e:  # onnx raises several types here
+        raise ShapeError(
+            f"ONNX shape inference failed: {str(e).strip().splitlines()[0]}",
+            file=source,
+            hint="Check the input shapes (input_shapes=) and the opset",
+        ) from None
+    graph = proto.graph
+
+    inputs = tuple(i.name for i in graph.input if i.name not in constants)
     nodes = _needed_nodes(list(graph.node), wanted)
+    consumed = {i for n in nodes for i in n.input} | set(wanted)
 
     types: dict[str, TensorType] = {}
     for vi in graph.input:
@@ -68,24 +81,18 @@ def load_graph(
     used_names: set[str] = set()
     for index, nproto in enumerate(nodes):
         name = _unique(nproto.name or f"{nproto.op_type}_{index}", used_names)
-        if nproto.domain not in _ONNX_DOMAINS:
-            raise UnsupportedOperatorError(
-                f"operator domain '{nproto.domain}' is not supported", file=source, node=name,
-                op=nproto.op_type, hint=_pick_outputs_hint(graph))
         attrs = {a.name: _attr_value(a) for a in nproto.attribute}
         if nproto.op_type == "Constant":
             constants[nproto.output[0]] = _constant_value(attrs, source, name)
             continue
-        if nproto.op_type not in ops.REGISTRY:
-            raise UnsupportedOperatorError(
-                "operator is not supported", file=source, node=name, op=nproto.op_type,
-                hint=f"Supported operators: {', '.join(ops.supported_ops())}")
         op = ops.get(nproto.op_type)
         try:
             attrs = op.attributes(attrs, opset)
         except ops.OpFormError as e:
             raise UnsupportedOperatorError(str(e), file=source, node=name, op=nproto.op_type, hint=e.hint) from None
-        ir_nodes.append(Node(nproto.op_type, name, tuple(nproto.input), tuple(nproto.output), attrs))
+        # An optional output nothing reads (e.g. Dropout's mask) is dropped, as if omitted.
+        outs = tuple(o if k == 0 or o in consumed else "" for k, o in enumerate(nproto.output))
+        ir_nodes.append(Node(nproto.op_type, name, tuple(nproto.input), outs, attrs))
 
     for k, v in constants.items():
         types[k] = TensorType(tuple(v.shape), str(v.dtype))
@@ -94,19 +101,56 @@ def load_graph(
     used = {i for n in ordered for i in n.inputs}
     consts = {k: frozen_array(v) for k, v in constants.items() if k in used or k in wanted}
     name = Path(source).stem if source and not source.startswith("<") else (graph.name or "model")
-    g = Graph(name=name, nodes=ordered, inputs=inputs, outputs=wanted, types=types,
-              constants=consts, opset=opset, source=source)
+    g = Graph(
+        name=name,
+        nodes=ordered,
+        inputs=inputs,
+        outputs=wanted,
+        types=types,
+        constants=consts,
+        opset=opset,
+        source=source,
+    )
     for vi in list(graph.input) + list(graph.output):
         if vi.name in g.types and g.types[vi.name].dtype != "float32" and vi.name not in consts:
             raise UnsupportedOperatorError(
                 f"tensor '{vi.name}' is {g.types[vi.name].dtype}; only float32 inputs and outputs are supported",
-                file=source, hint="Convert the model to float32")
+                file=source,
+                hint="Convert the model to float32",
+            )
     verify(g)
     return g
 
 
-def infer_types(nodes: Sequence[Node], types: dict[str, TensorType], constants: Mapping[str, np.ndarray],
-                opset: int, source: str | None) -> dict[str, TensorType]:
+def _check_supported(nodes: list, graph: onnx.GraphProto, source: str) -> None:
+    used: set[str] = set()
+    for index, nproto in enumerate(nodes):
+        name = _unique(nproto.name or f"{nproto.op_type}_{index}", used)
+        if nproto.domain not in _ONNX_DOMAINS:
+            raise UnsupportedOperatorError(
+                f"operator domain '{nproto.domain}' is not supported",
+                file=source,
+                node=name,
+                op=nproto.op_type,
+                hint=_pick_outputs_hint(graph),
+            )
+        if nproto.op_type != "Constant" and nproto.op_type not in ops.REGISTRY:
+            raise UnsupportedOperatorError(
+                "operator is not supported",
+                file=source,
+                node=name,
+                op=nproto.op_type,
+                hint=f"Supported operators: {', '.join(ops.supported_ops())}",
+            )
+
+
+def infer_types(
+    nodes: Sequence[Node],
+    types: dict[str, TensorType],
+    constants: Mapping[str, np.ndarray],
+    opset: int,
+    source: str | None,
+) -> dict[str, TensorType]:
     """Run each op's own shape inference in order; ops, not onnx, are the authority."""
     types = dict(types)
     for node in nodes:
@@ -134,11 +178,15 @@ def _read(model: Any) -> tuple[onnx.ModelProto, str]:
     try:
         proto = onnx.load(source)
     except Exception as e:  # DecodeError, missing external data, ...
-        raise ModelLoadError(f"not a readable ONNX model ({type(e).__name__}: {str(e).strip()[:200]})",
-                             file=source, hint="Is this an .onnx file, complete, with its external data beside it?") from None
+        raise ModelLoadError(
+            f"not a readable ONNX model ({type(e).__name__}: {str(e).strip()[:200]})",
+            file=source,
+            hint="Is this an .onnx file, complete, with its external data beside it?",
+        ) from None
     if not proto.graph.node and not proto.graph.output:
-        raise ModelLoadError("not an ONNX model (empty graph)", file=source,
-                             hint="Is this an .onnx file, complete and not truncated?")
+        raise ModelLoadError(
+            "not an ONNX model (empty graph)", file=source, hint="Is this an .onnx file, complete and not truncated?"
+        )
     return proto, source
 
 
@@ -148,30 +196,37 @@ def _opset(proto: onnx.ModelProto, source: str) -> int:
         raise ModelLoadError("the model imports no ONNX opset", file=source)
     opset = versions[0]
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ModelLoadError(f"opset {opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})",
-                             file=source,
-                             hint="Convert it with onnx.version_converter.convert_version(model, 13)")
+        raise ModelLoadError(
+            f"opset {opset} is not supported (supported: {MIN_OPSET}..{MAX_OPSET})",
+            file=source,
+            hint="Convert it with onnx.version_converter.convert_version(model, 13)",
+        )
     return opset
 
 
-def _fix_input_shapes(proto: onnx.ModelProto, constants: dict, input_shapes: Mapping[str, Sequence[int]],
-                      source: str) -> None:
+def _fix_input_shapes(
+    proto: onnx.ModelProto, constants: dict, input_shapes: Mapping[str, Sequence[int]], source: str
+) -> None:
     names = [i.name for i in proto.graph.input if i.name not in constants]
     for key in input_shapes:
         if key not in names:
-            raise ShapeError(f"input_shapes names '{key}', which is not a model input", file=source,
-                             hint=f"Model inputs: {names}")
+            raise ShapeError(
+                f"input_shapes names '{key}', which is not a model input", file=source, hint=f"Model inputs: {names}"
+            )
     for vi in proto.graph.input:
         if vi.name in constants:
             continue
         dims = vi.type.tensor_type.shape.dim
         if vi.name in input_shapes:
             shape = [int(d) for d in input_shapes[vi.name]]
-            if len(shape) != len(dims) or any(d.HasField("dim_value") and d.dim_value != s
-                                              for d, s in zip(dims, shape)):
-                raise ShapeError(f"input_shapes gives {shape} for '{vi.name}', which the model declares as "
-                                 f"{[d.dim_value if d.HasField('dim_value') else d.dim_param for d in dims]}",
-                                 file=source)
+            if len(shape) != len(dims) or any(
+                d.HasField("dim_value") and d.dim_value != s for d, s in zip(dims, shape)
+            ):
+                raise ShapeError(
+                    f"input_shapes gives {shape} for '{vi.name}', which the model declares as "
+                    f"{[d.dim_value if d.HasField('dim_value') else d.dim_param for d in dims]}",
+                    file=source,
+                )
         else:
             shape = []
             for axis, d in enumerate(dims):
@@ -181,8 +236,10 @@ def _fix_input_shapes(proto: onnx.ModelProto, constants: dict, input_shapes: Map
                     shape.append(1)  # a symbolic batch dim: C runs one sample per call
                 else:
                     raise ShapeError(
-                        f"input '{vi.name}' has symbolic dim '{d.dim_param}' at axis {axis}", file=source,
-                        hint=f"Pass input_shapes={{'{vi.name}': (...)}} or --input-shape {vi.name}:1x...")
+                        f"input '{vi.name}' has symbolic dim '{d.dim_param}' at axis {axis}",
+                        file=source,
+                        hint=f"Pass input_shapes={{'{vi.name}': (...)}} or --input-shape {vi.name}:1x...",
+                    )
         del vi.type.tensor_type.shape.dim[:]
         for s in shape:
             vi.type.tensor_type.shape.dim.add().dim_value = s
@@ -204,8 +261,11 @@ def _value_type(vi: onnx.ValueInfoProto, source: str) -> TensorType:
         raise ShapeError(f"input '{vi.name}' has no shape", file=source, hint="Pass input_shapes=")
     dtype = helper.tensor_dtype_to_np_dtype(t.elem_type)
     if dtype != np.float32:
-        raise UnsupportedOperatorError(f"input '{vi.name}' is {dtype}; only float32 inputs are supported",
-                                       file=source, hint="Convert the model to float32")
+        raise UnsupportedOperatorError(
+            f"input '{vi.name}' is {dtype}; only float32 inputs are supported",
+            file=source,
+            hint="Convert the model to float32",
+        )
     return TensorType(tuple(d.dim_value for d in t.shape.dim), "float32")
 
 
@@ -221,12 +281,18 @@ def _attr_value(a: onnx.AttributeProto) -> Any:
 
 
 def _constant_value(attrs: dict, source: str, node: str) -> np.ndarray:
-    for key, dtype in (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
-                       ("value_int", np.int64), ("value_ints", np.int64)):
+    for key, dtype in (
+        ("value", None),
+        ("value_float", np.float32),
+        ("value_floats", np.float32),
+        ("value_int", np.int64),
+        ("value_ints", np.int64),
+    ):
         if key in attrs:
             return np.array(attrs[key], dtype=dtype)
-    raise UnsupportedOperatorError(f"Constant with attributes {sorted(attrs)} is not supported", file=source,
-                                   node=node, op="Constant")
+    raise UnsupportedOperatorError(
+        f"Constant with attributes {sorted(attrs)} is not supported", file=source, node=node, op="Constant"
+    )
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -239,5 +305,7 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def _pick_outputs_hint(graph: onnx.GraphProto) -> str:
-    return ("Keep only the outputs you need with outputs=[...] (CLI --outputs); model outputs: "
-            f"{[o.name for o in graph.output]}")
+    return (
+        "Keep only the outputs you need with outputs=[...] (CLI --outputs); model outputs: "
+        f"{[o.name for o in graph.output]}"
+    )

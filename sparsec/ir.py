@@ -182,6 +182,4 @@ def verify(graph: Graph) -> None:
     for k, arr in graph.constants.items():
         t = graph.types[k]
         if tuple(arr.shape) != t.shape or str(arr.dtype) != t.dtype:
-            raise ShapeError(
-                f"constant '{k}' is {arr.dtype}{list(arr.shape)} but typed {t}", file=graph.source
-            )
+            raise ShapeError(f"constant '{k}' is {arr.dtype}{list(arr.shape)} but typed {t}", file=graph.source)

@@ -54,24 +54,38 @@ class Model:
     def reference(self, x: np.ndarray) -> np.ndarray:
         """Outputs of the NumPy reference for one sample or a batch (see ``as_batch``)."""
         batch, single = as_batch(x, self.input_shape)
-        outs = [ref.run(self.graph, {self.input_name: row.reshape(self.input_shape)})[self.output_name]
-                for row in batch]
-        return from_batch(np.stack(outs).reshape(len(outs), -1) if outs else
-                          np.zeros((0, int(np.prod(self.output_shape))), np.float32), self.output_shape, single)
+        outs = [
+            ref.run(self.graph, {self.input_name: row.reshape(self.input_shape)})[self.output_name] for row in batch
+        ]
+        return from_batch(
+            np.stack(outs).reshape(len(outs), -1)
+            if outs
+            else np.zeros((0, int(np.prod(self.output_shape))), np.float32),
+            self.output_shape,
+            single,
+        )
 
     def reference_values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value the reference computes for one sample (for layer-by-layer validation)."""
-        return ref.run(self.graph, {self.input_name: np.asarray(x, np.float32).reshape(self.input_shape)},
-                       keep_all=True)
+        return ref.run(
+            self.graph, {self.input_name: np.asarray(x, np.float32).reshape(self.input_shape)}, keep_all=True
+        )
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, {self.input_name}{list(self.input_shape)} -> "
-                f"{self.output_name}{list(self.output_shape)}, {len(self.graph.nodes)} nodes, "
-                f"layers={self.layers()})")
+        return (
+            f"Model({self.name!r}, {self.input_name}{list(self.input_shape)} -> "
+            f"{self.output_name}{list(self.output_shape)}, {len(self.graph.nodes)} nodes, "
+            f"layers={self.layers()})"
+        )
 
 
-def load(path: str | os.PathLike[str] | onnx.ModelProto, *, input_shapes: Mapping[str, Sequence[int]] | None = None,
-         outputs: Sequence[str] | None = None, simplify: bool = True) -> Model:
+def load(
+    path: str | os.PathLike[str] | onnx.ModelProto,
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    outputs: Sequence[str] | None = None,
+    simplify: bool = True,
+) -> Model:
     """Load an ONNX model; ``simplify`` folds constants, drops Identity/Dropout, fuses MatMul+Add."""
     graph = load_graph(path, input_shapes=input_shapes, outputs=outputs)
     if simplify:
@@ -102,8 +116,10 @@ def as_batch(x: object, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
         return x.reshape(1, size), x.shape == one and one != input_shape
     if x.ndim == len(one) + 1 and x.shape[1:] == tuple(one):
         return x.reshape(x.shape[0], size), False
-    raise ValueError(f"expected an input of shape {list(input_shape)}, one sample {list(one)} or a batch "
-                     f"[B, {', '.join(map(str, one))}]; got {list(x.shape)}")
+    raise ValueError(
+        f"expected an input of shape {list(input_shape)}, one sample {list(one)} or a batch "
+        f"[B, {', '.join(map(str, one))}]; got {list(x.shape)}"
+    )
 
 
 def from_batch(y: np.ndarray, output_shape: tuple[int, ...], single: bool) -> np.ndarray:

@@ -23,13 +23,17 @@ class ValidationReport:
 
     def __str__(self) -> str:
         verdict = "PASS" if self.ok else "FAIL"
-        text = (f"{verdict}: {self.samples} samples, max abs error {self.max_abs_error:.3g}, "
-                f"max rel error {self.max_rel_error:.3g}, argmax agreement {self.argmax_agreement:.2%} "
-                f"(tolerance {self.atol:g} abs + {self.rtol:g} rel)")
+        text = (
+            f"{verdict}: {self.samples} samples, max abs error {self.max_abs_error:.3g}, "
+            f"max rel error {self.max_rel_error:.3g}, argmax agreement {self.argmax_agreement:.2%} "
+            f"(tolerance {self.atol:g} abs + {self.rtol:g} rel)"
+        )
         if self.first_divergence:
             d = self.first_divergence
-            text += (f"; first diverging layer: {' + '.join(d['nodes'])} (value '{d['value']}', "
-                     f"max abs error {d['max_abs_error']:.3g})")
+            text += (
+                f"; first diverging layer: {' + '.join(d['nodes'])} (value '{d['value']}', "
+                f"max abs error {d['max_abs_error']:.3g})"
+            )
         return text
 
 
@@ -75,6 +79,5 @@ def _first_divergence(compiled: CompiledModel, sample: np.ndarray, atol: float, 
         v = step.writes
         if v in c_values and v in ref_values and _exceeds(c_values[v], ref_values[v], atol, rtol).any():
             err = float(np.nanmax(np.abs(c_values[v].astype(np.float64) - ref_values[v])))
-            return {"step": index, "nodes": [n.name for n in step.nodes] or ["copy"], "value": v,
-                    "max_abs_error": err}
+            return {"step": index, "nodes": [n.name for n in step.nodes] or ["copy"], "value": v, "max_abs_error": err}
     return None

@@ -10,8 +10,9 @@ from conftest import DIGITS, ROOT
 
 
 def sparsec_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sparsec", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "sparsec", *map(str, args)], capture_output=True, text=True, cwd=cwd or ROOT
+    )
 
 
 def test_compile_writes_project_and_prints_table(tmp_path):
@@ -41,11 +42,15 @@ def test_bad_option_is_a_user_error(tmp_path):
 
 
 def test_failed_compile_leaves_existing_output_untouched(tmp_path):
-    model = helper.make_model(helper.make_graph(
-        [helper.make_node("Sin", ["x"], ["y"], name="the_sin")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])]),
-        opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Sin", ["x"], ["y"], name="the_sin")],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        ),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
     path = tmp_path / "sin.onnx"
     path.write_bytes(model.SerializeToString())
     out = tmp_path / "out"
@@ -61,11 +66,16 @@ def test_failed_compile_leaves_existing_output_untouched(tmp_path):
 def test_unused_initializer_model_compiles_quietly(tmp_path):
     w = numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
     unused = numpy_helper.from_array(np.ones(3, np.float32), "unused")
-    model = helper.make_model(helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [w, unused]),
-        opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+            [w, unused],
+        ),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
     path = tmp_path / "eye.onnx"
     path.write_bytes(model.SerializeToString())
     r = sparsec_cli("compile", path, "-o", tmp_path / "o", "-q")

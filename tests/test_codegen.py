@@ -16,16 +16,27 @@ from onnx import TensorProto, helper, numpy_helper
 import sparsec
 from conftest import DIGITS
 
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wshadow",
-          "-Wmissing-prototypes"]
+STRICT = [
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-Wdouble-promotion",
+    "-Wshadow",
+    "-Wmissing-prototypes",
+]
 
 
 def graph_model(nodes, inputs, outputs, inits=(), opset=13):
     """A ModelProto from nodes and (name, shape) pairs; inits are {name: array}."""
     g = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs],
-        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()])
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
     return m
@@ -61,37 +72,78 @@ def special_graphs():
     g = {}
     ns, ini, y = dense_layer("fc", "flat", 64, 10, 1, relu=False)
     g["flatten_3d_input"] = graph_model(
-        [helper.make_node("Flatten", ["input"], ["flat"], name="flatten"), *ns,
-         helper.make_node("Softmax", [y], ["out"], name="sm")], [("input", [1, 4, 16])], [("out", [1, 10])], ini)
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], name="flatten"),
+            *ns,
+            helper.make_node("Softmax", [y], ["out"], name="sm"),
+        ],
+        [("input", [1, 4, 16])],
+        [("out", [1, 10])],
+        ini,
+    )
     ns, ini, y = dense_layer("fc", "input", 8, 10, 2)
     g["reshape_output_view"] = graph_model(
-        [*ns, helper.make_node("Reshape", [y, "shape"], ["out"], name="reshape")], [("input", [1, 8])],
-        [("out", [1, 2, 5])], {**ini, "shape": np.array([1, 2, 5], np.int64)})
+        [*ns, helper.make_node("Reshape", [y, "shape"], ["out"], name="reshape")],
+        [("input", [1, 8])],
+        [("out", [1, 2, 5])],
+        {**ini, "shape": np.array([1, 2, 5], np.int64)},
+    )
     g["output_is_input_view"] = graph_model(
-        [helper.make_node("Reshape", ["input", "shape"], ["out"], name="reshape")], [("input", [1, 6])],
-        [("out", [2, 3])], {"shape": np.array([2, 3], np.int64)})
+        [helper.make_node("Reshape", ["input", "shape"], ["out"], name="reshape")],
+        [("input", [1, 6])],
+        [("out", [2, 3])],
+        {"shape": np.array([2, 3], np.int64)},
+    )
     a, ia, ya = dense_layer("a", "input", 12, 7, 3, relu=False)
     b, ib, yb = dense_layer("b", "input", 12, 7, 4, relu=False)
     g["vadd_fused_relu"] = graph_model(
-        [*a, *b, helper.make_node("Add", [ya, yb], ["sum"], name="add"),
-         helper.make_node("Relu", ["sum"], ["out"], name="relu")], [("input", [1, 12])], [("out", [1, 7])],
-        {**ia, **ib})
+        [
+            *a,
+            *b,
+            helper.make_node("Add", [ya, yb], ["sum"], name="add"),
+            helper.make_node("Relu", ["sum"], ["out"], name="relu"),
+        ],
+        [("input", [1, 12])],
+        [("out", [1, 7])],
+        {**ia, **ib},
+    )
     ns, ini, y = dense_layer("fc", "input", 5, 9, 5)
     g["vbias_after_relu"] = graph_model(
-        [*ns, helper.make_node("Add", ["bias2", y], ["out"], name="add_bias")], [("input", [1, 5])],
-        [("out", [1, 9])], {**ini, "bias2": rand(9, seed=6)})
+        [*ns, helper.make_node("Add", ["bias2", y], ["out"], name="add_bias")],
+        [("input", [1, 5])],
+        [("out", [1, 9])],
+        {**ini, "bias2": rand(9, seed=6)},
+    )
     g["relu_on_input_then_softmax"] = graph_model(
-        [helper.make_node("Relu", ["input"], ["r"], name="relu"),
-         helper.make_node("Softmax", ["r"], ["out"], name="sm")], [("input", [1, 11])], [("out", [1, 11])])
+        [
+            helper.make_node("Relu", ["input"], ["r"], name="relu"),
+            helper.make_node("Softmax", ["r"], ["out"], name="sm"),
+        ],
+        [("input", [1, 11])],
+        [("out", [1, 11])],
+    )
     ns, ini, y = dense_layer("fc", "input", 6, 10, 7, relu=False)
     g["softmax_opset11_coerced"] = graph_model(
-        [*ns, helper.make_node("Reshape", [y, "shape"], ["r"], name="reshape"),
-         helper.make_node("Softmax", ["r"], ["out"], name="sm", axis=1)], [("input", [1, 6])],
-        [("out", [1, 2, 5])], {**ini, "shape": np.array([1, 2, 5], np.int64)}, opset=11)
+        [
+            *ns,
+            helper.make_node("Reshape", [y, "shape"], ["r"], name="reshape"),
+            helper.make_node("Softmax", ["r"], ["out"], name="sm", axis=1),
+        ],
+        [("input", [1, 6])],
+        [("out", [1, 2, 5])],
+        {**ini, "shape": np.array([1, 2, 5], np.int64)},
+        opset=11,
+    )
     w = rand(6, 4, seed=8)
     g["matmul_no_bias_standalone_relu"] = graph_model(
-        [helper.make_node("MatMul", ["input", "w"], ["mm"], name="mm"),
-         helper.make_node("Relu", ["mm"], ["out"], name="relu")], [("input", [1, 6])], [("out", [1, 4])], {"w": w})
+        [
+            helper.make_node("MatMul", ["input", "w"], ["mm"], name="mm"),
+            helper.make_node("Relu", ["mm"], ["out"], name="relu"),
+        ],
+        [("input", [1, 6])],
+        [("out", [1, 4])],
+        {"w": w},
+    )
     return g
 
 
@@ -117,10 +169,18 @@ def test_lowering_paths_match_reference(name):
     assert_matches_reference(compiled, inputs_for(model))
 
 
-@pytest.mark.parametrize("sizes,sparsity,index_type", [
-    ((64, 128, 64, 10), 0.0, None), ((64, 128, 64, 10), 0.5, None), ((64, 128, 64, 10), 0.9, "uint8"),
-    ((300, 100, 10), 0.95, "uint16"), ((70000, 3), 0.99, "int32"), ((16, 16, 4), 0.999, "uint8"),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "sizes,sparsity,index_type",
+    [
+        ((64, 128, 64, 10), 0.0, None),
+        ((64, 128, 64, 10), 0.5, None),
+        ((64, 128, 64, 10), 0.9, "uint8"),
+        ((300, 100, 10), 0.95, "uint16"),
+        ((70000, 3), 0.99, "int32"),
+        ((16, 16, 4), 0.999, "uint8"),
+    ],
+    ids=lambda v: str(v),
+)
 def test_pruned_chains_match_reference(sizes, sparsity, index_type):
     model = sparsec.prune(sparsec.load(chain(sizes)), sparsity) if sparsity else sparsec.load(chain(sizes))
     compiled = sparsec.compile(model, name="chain")
@@ -143,8 +203,17 @@ def test_digits_csr_project_contents():
     src = c.files["mlp.c"]
     assert '/* Gemm "/fc1/MatMul+/fc1/Add" + Relu "/act1/Relu"' in src
     assert "malloc" not in src and "printf" not in src
-    assert set(c.files) >= {"mlp.c", "mlp.h", "mlp_weights.c", "mlp_weights.h", "Makefile", "report.json",
-                            "report.md", "sparsec/kernels.h", "kernels/f32-spmm-minmax-scalar.c"}
+    assert set(c.files) >= {
+        "mlp.c",
+        "mlp.h",
+        "mlp_weights.c",
+        "mlp_weights.h",
+        "Makefile",
+        "report.json",
+        "report.md",
+        "sparsec/kernels.h",
+        "kernels/f32-spmm-minmax-scalar.c",
+    }
     assert not any("gemm" in f for f in c.files)  # only the kernels the model uses
     weight_bytes = sum(L["weight_bytes"] + L["bias_bytes"] for L in r["layers"])
     assert r["weight_bytes"] == weight_bytes
@@ -160,8 +229,13 @@ def test_every_constant_round_trips_bit_exactly():
     model = sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.5)
     c = sparsec.compile(model, name="rt")
     lib = ctypes.CDLL(c.library().path)
-    ctype = {"float32": ctypes.c_uint32, "uint8": ctypes.c_uint8, "uint16": ctypes.c_uint16,
-             "uint32": ctypes.c_uint32, "int32": ctypes.c_int32}
+    ctype = {
+        "float32": ctypes.c_uint32,
+        "uint8": ctypes.c_uint8,
+        "uint16": ctypes.c_uint16,
+        "uint32": ctypes.c_uint32,
+        "int32": ctypes.c_int32,
+    }
     checked = 0
     for symbol, array in c.lowered.constants.items():
         raw = (ctype[str(array.dtype)] * max(1, array.size)).in_dll(lib, symbol)
@@ -174,15 +248,18 @@ def test_every_constant_round_trips_bit_exactly():
 
 def compile_strict(compiler, project):
     for src in sorted(project.rglob("*.c")):
-        proc = subprocess.run([compiler, *STRICT, "-O2", f"-I{project}", "-c", str(src), "-o", os.devnull],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [compiler, *STRICT, "-O2", f"-I{project}", "-c", str(src), "-o", os.devnull], capture_output=True, text=True
+        )
         assert proc.returncode == 0, f"{compiler} {src.name}:\n{proc.stderr}"
 
 
 def all_projects(tmp_path):
-    models = {"digits90": sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9),
-              "digits_dense": sparsec.load(DIGITS / "digits_mlp.onnx"),
-              **{k: sparsec.load(v) for k, v in SPECIAL.items()}}
+    models = {
+        "digits90": sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9),
+        "digits_dense": sparsec.load(DIGITS / "digits_mlp.onnx"),
+        **{k: sparsec.load(v) for k, v in SPECIAL.items()},
+    }
     return {k: sparsec.compile(m, name=k).export(tmp_path / k) for k, m in models.items()}
 
 
@@ -224,18 +301,39 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         model = _model_of(name)
         x = inputs_for(model, n=4, seed=1).reshape(4, -1)
         rows = ",\n".join("{" + ", ".join(f"{v!r}f" for v in row.tolist()) + "}" for row in x)
-        (project / "harness.c").write_text(HARNESS.format(
-            name=name, up=name.upper(), n=len(x), inputs=f"static const float inputs[{len(x)}][{x.shape[1]}] = {{\n{rows}}};"))
+        (project / "harness.c").write_text(
+            HARNESS.format(
+                name=name,
+                up=name.upper(),
+                n=len(x),
+                inputs=f"static const float inputs[{len(x)}][{x.shape[1]}] = {{\n{rows}}};",
+            )
+        )
         exe = project / "harness"
-        build = subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-fsanitize=address,undefined",
-                                "-fno-sanitize-recover=all", f"-I{project}", "-o", str(exe),
-                                *map(str, sorted(project.rglob("*.c"))), "-lm"], capture_output=True, text=True)
+        build = subprocess.run(
+            [
+                "gcc",
+                "-std=c99",
+                "-O1",
+                "-g",
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                f"-I{project}",
+                "-o",
+                str(exe),
+                *map(str, sorted(project.rglob("*.c"))),
+                "-lm",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert build.returncode == 0, build.stderr
         run = subprocess.run([str(exe)], capture_output=True, text=True)
         assert run.returncode == 0 and not run.stderr, f"{name}: {run.stderr}"
         got = np.array(run.stdout.split(), dtype=np.float64).reshape(len(x), -1)
-        want = model.reference(x.reshape((len(x), *(model.input_shape[1:] if model.input_shape[0] == 1
-                                                     else model.input_shape)))).reshape(len(x), -1)
+        want = model.reference(
+            x.reshape((len(x), *(model.input_shape[1:] if model.input_shape[0] == 1 else model.input_shape)))
+        ).reshape(len(x), -1)
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=name)
 
 
@@ -270,12 +368,17 @@ def test_export_replaces_atomically_and_failure_keeps_the_old_project(tmp_path, 
 
 
 def test_codegen_errors_name_the_problem():
-    two_inputs = graph_model([helper.make_node("Add", ["a", "b"], ["out"], name="add")],
-                             [("a", [1, 4]), ("b", [1, 4])], [("out", [1, 4])])
+    two_inputs = graph_model(
+        [helper.make_node("Add", ["a", "b"], ["out"], name="add")], [("a", [1, 4]), ("b", [1, 4])], [("out", [1, 4])]
+    )
     with pytest.raises(sparsec.CodegenError, match="one input"):
         sparsec.compile(sparsec.load(two_inputs))
-    outer = graph_model([helper.make_node("Add", ["input", "c"], ["out"], name="outer_add")],
-                        [("input", [1, 4, 1])], [("out", [1, 4, 5])], {"c": rand(1, 1, 5)})
+    outer = graph_model(
+        [helper.make_node("Add", ["input", "c"], ["out"], name="outer_add")],
+        [("input", [1, 4, 1])],
+        [("out", [1, 4, 5])],
+        {"c": rand(1, 1, 5)},
+    )
     with pytest.raises(sparsec.CodegenError, match="outer_add.*broadcasting"):
         sparsec.compile(sparsec.load(outer))
     with pytest.raises(sparsec.CodegenError, match="not a valid C identifier"):

@@ -542,9 +542,7 @@ BAD_CALLS: list[tuple[str, Callable, dict, type, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "kernel,kwargs,exc,match", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
-)
+@pytest.mark.parametrize("kernel,kwargs,exc,match", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
 def test_bad_input_raises(kernel: Callable, kwargs: dict, exc: type, match: str) -> None:
     with pytest.raises(exc, match=f"^{kernel.__name__}: .*{match}"):
         kernel(**kwargs)
@@ -585,26 +583,21 @@ def _overlapping_pair(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
             id="gemm-out-is-w",
         ),
         pytest.param(
-            lambda: (lambda x: kernels.spmm(x, _indptr([0, 0, 0, 0]), np.zeros(0, np.uint8),
-                                            np.zeros(0, F32), out=x))(np.ones((2, 3), F32)),
+            lambda: (lambda x: kernels.spmm(x, _indptr([0, 0, 0, 0]), np.zeros(0, np.uint8), np.zeros(0, F32), out=x))(
+                np.ones((2, 3), F32)
+            ),
             id="spmm-out-is-x",
         ),
         pytest.param(
-            lambda: (lambda p: kernels.vadd(p[0], np.ones((2, 3), F32), out=p[1]))(
-                _overlapping_pair((2, 3))
-            ),
+            lambda: (lambda p: kernels.vadd(p[0], np.ones((2, 3), F32), out=p[1]))(_overlapping_pair((2, 3))),
             id="vadd-partial",
         ),
         pytest.param(
-            lambda: (lambda p: kernels.vbias(p[0], np.ones(3, F32), out=p[1]))(
-                _overlapping_pair((2, 3))
-            ),
+            lambda: (lambda p: kernels.vbias(p[0], np.ones(3, F32), out=p[1]))(_overlapping_pair((2, 3))),
             id="vbias-partial",
         ),
         pytest.param(
-            lambda: (lambda b: kernels.vbias(b.reshape(2, 3), b[:3], out=b.reshape(2, 3)))(
-                np.ones(6, F32)
-            ),
+            lambda: (lambda b: kernels.vbias(b.reshape(2, 3), b[:3], out=b.reshape(2, 3)))(np.ones(6, F32)),
             id="vbias-out-is-bias",
         ),
         pytest.param(

@@ -36,16 +36,20 @@ def test_read_only_and_unaligned_inputs_work(compiled):
     np.testing.assert_array_equal(compiled(unaligned), want)
 
 
-@pytest.mark.parametrize("bad,exc,match", [
-    (np.zeros((2, 64), np.float64), TypeError, "float32"),
-    (np.zeros((2, 64), np.int32), TypeError, "float32"),
-    ([[0.0] * 64], TypeError, "numpy.ndarray"),
-    (np.zeros((2, 63), np.float32), ValueError, r"\[1, 64\]"),
-    (np.zeros((2, 3, 64), np.float32), ValueError, r"\[B, 64\]"),
-    (np.zeros((64, 2), np.float32).T, ValueError, "contiguous"),
-    (np.zeros((4, 128), np.float32)[:, ::2], ValueError, "contiguous"),
-    (np.float32(1.0), ValueError, "shape"),
-], ids=["float64", "int32", "list", "wrong-width", "extra-dim", "fortran", "strided", "scalar"])
+@pytest.mark.parametrize(
+    "bad,exc,match",
+    [
+        (np.zeros((2, 64), np.float64), TypeError, "float32"),
+        (np.zeros((2, 64), np.int32), TypeError, "float32"),
+        ([[0.0] * 64], TypeError, "numpy.ndarray"),
+        (np.zeros((2, 63), np.float32), ValueError, r"\[1, 64\]"),
+        (np.zeros((2, 3, 64), np.float32), ValueError, r"\[B, 64\]"),
+        (np.zeros((64, 2), np.float32).T, ValueError, "contiguous"),
+        (np.zeros((4, 128), np.float32)[:, ::2], ValueError, "contiguous"),
+        (np.float32(1.0), ValueError, "shape"),
+    ],
+    ids=["float64", "int32", "list", "wrong-width", "extra-dim", "fortran", "strided", "scalar"],
+)
 def test_bad_arrays_raise_clear_errors(compiled, bad, exc, match):
     with pytest.raises(exc, match=match):
         compiled(bad if not isinstance(bad, np.generic) else np.asarray(bad))

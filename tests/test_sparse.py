@@ -13,8 +13,9 @@ def random_sparse(rows, cols, density, seed=0):
     return w
 
 
-@pytest.mark.parametrize("shape,density", [((1, 1), 1.0), ((7, 3), 0.5), ((64, 128), 0.1), ((5, 9), 0.0),
-                                           ((3, 300), 0.2), ((10, 10), 1.0)])
+@pytest.mark.parametrize(
+    "shape,density", [((1, 1), 1.0), ((7, 3), 0.5), ((64, 128), 0.1), ((5, 9), 0.0), ((3, 300), 0.2), ((10, 10), 1.0)]
+)
 def test_round_trip_is_exact(shape, density):
     w = random_sparse(*shape, density)
     csr = CSR.from_dense(w)
@@ -32,8 +33,9 @@ def test_empty_rows_and_order():
     assert csr.values.tolist() == [2.0, 1.0, 3.0]
 
 
-@pytest.mark.parametrize("cols,dtype", [(1, np.uint8), (256, np.uint8), (257, np.uint16), (65536, np.uint16),
-                                        (65537, np.int32)])
+@pytest.mark.parametrize(
+    "cols,dtype", [(1, np.uint8), (256, np.uint8), (257, np.uint16), (65536, np.uint16), (65537, np.int32)]
+)
 def test_narrowest_index_type(cols, dtype):
     assert index_dtype(cols) == dtype
     w = np.zeros((1, cols), np.float32)

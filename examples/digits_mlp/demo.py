@@ -47,8 +47,10 @@ def main() -> int:
         c_acc = accuracy(compiled(x_test), y_test)
         report = sparsec.validate(compiled, x_test)
         all_ok &= report.ok
-        print(f"{label:42} {ref_acc:13.2%} {c_acc:7.2%} {compiled.report['weight_bytes']:11d} "
-              f"{compiled.arena_bytes:6d} {report.max_abs_error:9.2g}")
+        print(
+            f"{label:42} {ref_acc:13.2%} {c_acc:7.2%} {compiled.report['weight_bytes']:11d} "
+            f"{compiled.arena_bytes:6d} {report.max_abs_error:9.2g}"
+        )
 
     start = time.perf_counter()
     for _ in range(20):

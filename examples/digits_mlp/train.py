@@ -26,21 +26,28 @@ def export(coefs: list[np.ndarray], intercepts: list[np.ndarray], path: Path) ->
     nodes, inits = [], []
     x = "input"
     for i, (w, b) in enumerate(zip(coefs, intercepts), start=1):
-        inits += [numpy_helper.from_array(w.astype(np.float32), f"fc{i}.weight"),
-                  numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias")]
-        nodes += [helper.make_node("MatMul", [x, f"fc{i}.weight"], [f"/fc{i}/MatMul_output_0"], name=f"/fc{i}/MatMul"),
-                  helper.make_node("Add", [f"/fc{i}/MatMul_output_0", f"fc{i}.bias"], [f"/fc{i}/Add_output_0"],
-                                   name=f"/fc{i}/Add")]
+        inits += [
+            numpy_helper.from_array(w.astype(np.float32), f"fc{i}.weight"),
+            numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", [x, f"fc{i}.weight"], [f"/fc{i}/MatMul_output_0"], name=f"/fc{i}/MatMul"),
+            helper.make_node(
+                "Add", [f"/fc{i}/MatMul_output_0", f"fc{i}.bias"], [f"/fc{i}/Add_output_0"], name=f"/fc{i}/Add"
+            ),
+        ]
         x = f"/fc{i}/Add_output_0"
         if i < len(coefs):
             nodes.append(helper.make_node("Relu", [x], [f"/act{i}/Relu_output_0"], name=f"/act{i}/Relu"))
             x = f"/act{i}/Relu_output_0"
     nodes.append(helper.make_node("Softmax", [x], ["probabilities"], name="/softmax/Softmax", axis=-1))
     graph = helper.make_graph(
-        nodes, "digits_mlp",
+        nodes,
+        "digits_mlp",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
-        inits)
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="sparsec-example")
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -69,8 +76,7 @@ def main() -> None:
     from sklearn.neural_network import MLPClassifier
 
     x_train, x_test, y_train, y_test = split()
-    clf = MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", alpha=1e-4, max_iter=400,
-                        random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", alpha=1e-4, max_iter=400, random_state=0)
     clf.fit(x_train, y_train)
     print(f"trained: train accuracy {clf.score(x_train, y_train):.4f}, test accuracy {clf.score(x_test, y_test):.4f}")
     path = HERE / "digits_mlp.onnx"

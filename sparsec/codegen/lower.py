@@ -91,8 +91,11 @@ class Lowering:
         if fmt == "csr":
             csr = CSR.from_dense(weight)
             family = SPMM_FAMILY[str(csr.indices.dtype)]
-            tensors = [self._array(f"{name}_indptr", csr.indptr), self._array(f"{name}_indices", csr.indices),
-                       self._array(f"{name}_values", csr.values)]
+            tensors = [
+                self._array(f"{name}_indptr", csr.indptr),
+                self._array(f"{name}_indices", csr.indices),
+                self._array(f"{name}_values", csr.values),
+            ]
             nnz, wbytes, macs = csr.nnz, csr.nbytes, m * csr.nnz
             index = str(csr.indices.dtype)
         else:
@@ -101,32 +104,73 @@ class Lowering:
             nnz, wbytes, macs = int(np.count_nonzero(weight)), 4 * weight.size, m * weight.size
             index = None
         note = f"W float32[{n}][{k}] {fmt.upper()}, nnz {nnz}/{weight.size} ({nnz / max(1, weight.size):.1%})"
-        self._step(family, [str(m), str(n), str(k), Ref(x), *tensors, bias_sym, Ref(out), float_literal(lo),
-                            float_literal(hi)], [x], out, [node, *fused], note)
-        self.layers.append({
-            "layer": name, "nodes": [nd.name for nd in (node, *fused)], "ops": "+".join(nd.op for nd in (node, *fused)),
-            "shape": [n, k], "format": fmt, "index_type": index, "nonzeros": nnz, "density": nnz / max(1, weight.size),
-            "weight_bytes": wbytes, "bias_bytes": 0 if bias is None else 4 * n, "macs": macs, "why": why,
-        })
+        self._step(
+            family,
+            [str(m), str(n), str(k), Ref(x), *tensors, bias_sym, Ref(out), float_literal(lo), float_literal(hi)],
+            [x],
+            out,
+            [node, *fused],
+            note,
+        )
+        self.layers.append(
+            {
+                "layer": name,
+                "nodes": [nd.name for nd in (node, *fused)],
+                "ops": "+".join(nd.op for nd in (node, *fused)),
+                "shape": [n, k],
+                "format": fmt,
+                "index_type": index,
+                "nonzeros": nnz,
+                "density": nnz / max(1, weight.size),
+                "weight_bytes": wbytes,
+                "bias_bytes": 0 if bias is None else 4 * n,
+                "macs": macs,
+                "why": why,
+            }
+        )
 
     def bias_add(self, node: Node, full: str, vec: str, *, m: int, n: int) -> None:
         lo, hi, out, fused = self._activation(node)
-        self._step("f32-vbias", [str(m), str(n), Ref(full), Ref(vec), Ref(out), float_literal(lo), float_literal(hi)],
-                   [full, vec], out, [node, *fused], inplace=full not in self.graph.constants)
+        self._step(
+            "f32-vbias",
+            [str(m), str(n), Ref(full), Ref(vec), Ref(out), float_literal(lo), float_literal(hi)],
+            [full, vec],
+            out,
+            [node, *fused],
+            inplace=full not in self.graph.constants,
+        )
 
     def elementwise(self, node: Node, family: str, inputs: list[str], *, size: int) -> None:
         lo, hi, out, fused = self._activation(node)
-        self._step(family, [str(size), *[Ref(i) for i in inputs], Ref(out), float_literal(lo), float_literal(hi)],
-                   inputs, out, [node, *fused], inplace=inputs[0] not in self.graph.constants)
+        self._step(
+            family,
+            [str(size), *[Ref(i) for i in inputs], Ref(out), float_literal(lo), float_literal(hi)],
+            inputs,
+            out,
+            [node, *fused],
+            inplace=inputs[0] not in self.graph.constants,
+        )
 
     def clamp(self, node: Node, x: str, lo: float, hi: float) -> None:
         size = self.type(x).size
-        self._step("f32-clamp", [str(size), Ref(x), Ref(node.outputs[0]), float_literal(lo), float_literal(hi)],
-                   [x], node.outputs[0], [node], inplace=True)
+        self._step(
+            "f32-clamp",
+            [str(size), Ref(x), Ref(node.outputs[0]), float_literal(lo), float_literal(hi)],
+            [x],
+            node.outputs[0],
+            [node],
+            inplace=True,
+        )
 
     def softmax(self, node: Node, x: str, *, rows: int, cols: int) -> None:
-        self._step("f32-softmax", [str(rows), str(cols), Ref(x), Ref(node.outputs[0])], [x], node.outputs[0], [node],
-                   inplace=True)
+        self._step(
+            "f32-softmax",
+            [str(rows), str(cols), Ref(x), Ref(node.outputs[0])],
+            [x],
+            node.outputs[0],
+            [node],
+            inplace=True,
+        )
 
     def alias(self, node: Node, x: str) -> None:
         """The output is the input viewed with another shape: no code, shared storage."""
@@ -170,9 +214,12 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
     """Steps, storage and memory plan for ``graph``. ``debug`` keeps every intermediate
     in its own arena slot (no reuse, no in-place) so tests can read them after a run."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise CodegenError(f"code generation supports one input and one output; the model has "
-                           f"{len(graph.inputs)} and {len(graph.outputs)}", file=graph.source,
-                           hint="Select one output with outputs=[...]")
+        raise CodegenError(
+            f"code generation supports one input and one output; the model has "
+            f"{len(graph.inputs)} and {len(graph.outputs)}",
+            file=graph.source,
+            hint="Select one output with outputs=[...]",
+        )
     ctx = Lowering(graph, target, prefix)
     for node in graph.nodes:
         if node.name in ctx.fused:
@@ -205,8 +252,14 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
     if not debug:
         for i, s in enumerate(steps):
             src = root(s.reads[0]) if s.reads else None
-            if (s.inplace and src in written and src not in storage and root(s.writes) not in storage
-                    and last_read(src) == i and graph.types[src].nbytes == graph.types[s.writes].nbytes):
+            if (
+                s.inplace
+                and src in written
+                and src not in storage
+                and root(s.writes) not in storage
+                and last_read(src) == i
+                and graph.types[src].nbytes == graph.types[s.writes].nbytes
+            ):
                 aliases[s.writes] = src
     for s in steps:
         for v in s.reads:

@@ -88,8 +88,12 @@ def build_report(low: Lowered, name: str, origin: str, target: Target) -> dict:
         "output": {"name": out, "shape": list(g.types[out].shape)},
         "layers": low.layers,
         "weight_bytes": sum(a.nbytes for a in low.constants.values()),
-        "arena": {"bytes": plan.peak, "lower_bound": plan.lower_bound, "alignment": plan.alignment,
-                  "buffers": sorted(buffers, key=lambda b: b["offset"])},
+        "arena": {
+            "bytes": plan.peak,
+            "lower_bound": plan.lower_bound,
+            "alignment": plan.alignment,
+            "buffers": sorted(buffers, key=lambda b: b["offset"]),
+        },
         "kernels": low.kernels,
     }
 
@@ -106,12 +110,19 @@ def report_markdown(r: dict) -> str:
     ]
     for L in r["layers"]:
         fmt = L["format"] + (f" ({L['index_type']})" if L["index_type"] else "")
-        lines.append(f"| {L['layer']} | {L['ops']} | {L['shape'][0]}x{L['shape'][1]} | {fmt} | {L['nonzeros']} | "
-                     f"{L['density']:.1%} | {L['weight_bytes']} | {L['bias_bytes']} | {L['macs']} | {L['why']} |")
+        lines.append(
+            f"| {L['layer']} | {L['ops']} | {L['shape'][0]}x{L['shape'][1]} | {fmt} | {L['nonzeros']} | "
+            f"{L['density']:.1%} | {L['weight_bytes']} | {L['bias_bytes']} | {L['macs']} | {L['why']} |"
+        )
     a = r["arena"]
-    lines += ["", f"Const data: {r['weight_bytes']} bytes. Arena: {a['bytes']} bytes "
-              f"(lower bound {a['lower_bound']}, alignment {a['alignment']}).", "",
-              "| buffer | offset | bytes | values |", "| --- | ---: | ---: | --- |"]
+    lines += [
+        "",
+        f"Const data: {r['weight_bytes']} bytes. Arena: {a['bytes']} bytes "
+        f"(lower bound {a['lower_bound']}, alignment {a['alignment']}).",
+        "",
+        "| buffer | offset | bytes | values |",
+        "| --- | ---: | ---: | --- |",
+    ]
     lines += [f"| {b['buffer']} | {b['offset']} | {b['bytes']} | {', '.join(b['values'])} |" for b in a["buffers"]]
     return "\n".join(lines) + "\n"
 

@@ -19,5 +19,8 @@ def drop_identity(graph: Graph) -> Graph:
         keep.append(node.replace(inputs=tuple(rename.get(i, i) for i in node.inputs)))
     if not rename:
         return graph
-    types = {k: v for k, v in graph.types.items() if k not in rename}
-    return graph.replace(nodes=tuple(keep), types=types)
+    # Constants only the dropped nodes read (Dropout's ratio) go too, as in the other passes.
+    used = {i for n in keep for i in n.inputs} | set(graph.outputs)
+    constants = {k: v for k, v in graph.constants.items() if k in used}
+    types = {k: v for k, v in graph.types.items() if k not in rename and (k in constants or k not in graph.constants)}
+    return graph.replace(nodes=tuple(keep), constants=constants, types=types)

@@ -45,13 +45,22 @@ def fuse_gemm(graph: Graph) -> Graph:
                 add = nxt[0]
                 other = add.inputs[1] if add.inputs[0] == output else add.inputs[0]
                 bias = graph.constants.get(other)
-                if bias is not None and bias.size in (1, n) and bias.ndim <= 2 and types[add.outputs[0]] == types[output]:
+                # A row ([N], [1, N]) or one value; a column [M, 1] adds per row, not per neuron.
+                row = bias is not None and (bias.ndim == 0 or bias.shape[-1] == bias.size)
+                if row and bias.size in (1, n) and bias.ndim <= 2 and types[add.outputs[0]] == types[output]:
                     inputs.append(add_const(f"{node.name}_bias", np.broadcast_to(bias.reshape(-1), (n,))))
                     removed.add(add.name)
                     names.append(add.name)
                     output = add.outputs[0]
-            out.append(Node("Gemm", "+".join(names) if len(names) > 1 else node.name, tuple(inputs), (output,),
-                            {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}))
+            out.append(
+                Node(
+                    "Gemm",
+                    "+".join(names) if len(names) > 1 else node.name,
+                    tuple(inputs),
+                    (output,),
+                    {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1},
+                )
+            )
             changed = True
         elif node.op == "Gemm" and _needs_canonical(graph, node):
             a = node.attrs
@@ -86,7 +95,11 @@ def _needs_canonical(graph: Graph, node: Node) -> bool:
         return False
     n = w.shape[0] if a["transB"] else w.shape[1]
     c = graph.constants.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
-    if len(node.inputs) > 2 and node.inputs[2] and (c is None or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1)):
+    if (
+        len(node.inputs) > 2
+        and node.inputs[2]
+        and (c is None or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1))
+    ):
         return False  # a full [M, N] or variable C stays as it is
     canonical_c = c is None or (c.ndim == 1 and c.shape == (n,))
     return not (a["transB"] == 1 and a["alpha"] == 1.0 and a["beta"] == 1.0 and canonical_c)

@@ -53,8 +53,11 @@ def _overlap(a: Buffer, b: Buffer) -> bool:
 def _greedy_by_size(buffers: list[Buffer], sizes: dict[str, int], bound: int) -> dict[str, int]:
     offsets: dict[str, int] = {}
     for buf in sorted(buffers, key=lambda b: (-sizes[b.name], b.first, b.name)):
-        busy = [(offsets[p.name], offsets[p.name] + sizes[p.name]) for p in buffers
-                if p.name in offsets and _overlap(p, buf)]
+        busy = [
+            (offsets[p.name], offsets[p.name] + sizes[p.name])
+            for p in buffers
+            if p.name in offsets and _overlap(p, buf)
+        ]
         offsets[buf.name] = _gaps(busy, sizes[buf.name])[0][0]
     return offsets
 

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import OptionError
 from ..ir import Graph, frozen_array
-from .layers import layers
+from .layers import layers, per_layer
 
 
 def magnitude_prune(graph: Graph, sparsity: float | Mapping[str, float]) -> tuple[Graph, list[dict]]:
@@ -23,7 +22,15 @@ def magnitude_prune(graph: Graph, sparsity: float | Mapping[str, float]) -> tupl
     position so the count of zeros is exact.
     """
     found = layers(graph)
-    targets = _targets(graph, found, sparsity)
+    targets = per_layer(
+        graph,
+        found,
+        sparsity,
+        "sparsity",
+        lambda s: 0.0 <= s < 1.0,
+        "it must be in [0, 1)",
+        "0.9 keeps 10% of the weights",
+    )
     constants = dict(graph.constants)
     report = []
     for layer in found:
@@ -31,32 +38,17 @@ def magnitude_prune(graph: Graph, sparsity: float | Mapping[str, float]) -> tupl
         target = targets.get(layer.name)
         new = w if target is None else _prune_array(w, target)
         constants[layer.weight] = frozen_array(new)
-        report.append({
-            "layer": layer.name,
-            "shape": list(w.shape),
-            "target": target,
-            "nonzeros_before": int(np.count_nonzero(w)),
-            "nonzeros": int(np.count_nonzero(new)),
-            "sparsity": 1.0 - np.count_nonzero(new) / max(1, new.size),
-        })
+        report.append(
+            {
+                "layer": layer.name,
+                "shape": list(w.shape),
+                "target": target,
+                "nonzeros_before": int(np.count_nonzero(w)),
+                "nonzeros": int(np.count_nonzero(new)),
+                "sparsity": 1.0 - np.count_nonzero(new) / max(1, new.size),
+            }
+        )
     return graph.replace(constants=constants), report
-
-
-def _targets(graph: Graph, found: list, sparsity: float | Mapping[str, float]) -> dict[str, float]:
-    names = [layer.name for layer in found]
-    if isinstance(sparsity, Mapping):
-        unknown = sorted(set(sparsity) - set(names))
-        if unknown:
-            raise OptionError(f"sparsity names unknown layers {unknown}", file=graph.source,
-                              hint=f"Layers: {names}")
-        targets = dict(sparsity)
-    else:
-        targets = {name: sparsity for name in names}
-    for name, s in targets.items():
-        if not isinstance(s, (int, float)) or not 0.0 <= float(s) < 1.0:
-            raise OptionError(f"sparsity for layer '{name}' is {s!r}; it must be in [0, 1)", file=graph.source,
-                              hint="0.9 keeps 10% of the weights")
-    return {k: float(v) for k, v in targets.items()}
 
 
 def _prune_array(w: np.ndarray, sparsity: float) -> np.ndarray:

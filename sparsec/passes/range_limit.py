@@ -6,9 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import OptionError
 from ..ir import Graph, frozen_array
-from .layers import layers
+from .layers import layers, per_layer
 
 
 def range_limit(graph: Graph, limit: float | Mapping[str, float]) -> tuple[Graph, list[dict]]:
@@ -17,19 +16,9 @@ def range_limit(graph: Graph, limit: float | Mapping[str, float]) -> tuple[Graph
     ``limit`` is one r for all layers or {layer name: r} (other layers untouched).
     """
     found = layers(graph)
-    names = [layer.name for layer in found]
-    if isinstance(limit, Mapping):
-        unknown = sorted(set(limit) - set(names))
-        if unknown:
-            raise OptionError(f"range limit names unknown layers {unknown}", file=graph.source,
-                              hint=f"Layers: {names}")
-        limits = {k: float(v) for k, v in limit.items()}
-    else:
-        limits = {name: float(limit) for name in names}
-    for name, r in limits.items():
-        if not np.isfinite(r) or r <= 0:
-            raise OptionError(f"range limit for layer '{name}' is {r}; it must be a positive number",
-                              file=graph.source)
+    limits = per_layer(
+        graph, found, limit, "range limit", lambda r: bool(np.isfinite(r)) and r > 0, "it must be a positive number"
+    )
     constants = dict(graph.constants)
     report = []
     for layer in found:
