@@ -11,6 +11,18 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "examples" / "digits_mlp"
+# The bar for all C we write or generate (DESIGN.md): strict C99, no warnings.
+STRICT_CFLAGS = [
+    "-std=c99",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-Wdouble-promotion",
+    "-Wshadow",
+    "-Wmissing-prototypes",
+]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -14,18 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import sparsec
-from conftest import DIGITS
-
-STRICT = [
-    "-std=c99",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
-    "-Wdouble-promotion",
-    "-Wshadow",
-    "-Wmissing-prototypes",
-]
+from conftest import DIGITS, STRICT_CFLAGS
 
 
 def graph_model(nodes, inputs, outputs, inits=(), opset=13):
@@ -249,7 +238,7 @@ def test_every_constant_round_trips_bit_exactly():
 def compile_strict(compiler, project):
     for src in sorted(project.rglob("*.c")):
         proc = subprocess.run(
-            [compiler, *STRICT, "-O2", f"-I{project}", "-c", str(src), "-o", os.devnull], capture_output=True, text=True
+            [compiler, *STRICT_CFLAGS, f"-I{project}", "-c", str(src), "-o", os.devnull], capture_output=True, text=True
         )
         assert proc.returncode == 0, f"{compiler} {src.name}:\n{proc.stderr}"
 
@@ -273,7 +262,7 @@ def test_generated_c_is_warning_free(compiler, tmp_path):
 
 def test_makefile_builds_static_library(tmp_path):
     out = sparsec.compile(sparsec.load(DIGITS / "digits_mlp.onnx"), name="mlp").export(tmp_path / "p")
-    proc = subprocess.run(["make", "-s", f"CFLAGS={' '.join(STRICT)} -O2"], cwd=out, capture_output=True, text=True)
+    proc = subprocess.run(["make", "-s", f"CFLAGS={' '.join(STRICT_CFLAGS)}"], cwd=out, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (out / "libmlp.a").is_file()
 

@@ -17,22 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import STRICT_CFLAGS
+
 from sparsec import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
 C_FILES = sorted(CSRC.glob("*/*.c"))
-STRICT_CFLAGS = [
-    "-std=c99",
-    "-O2",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
-    "-Wdouble-promotion",
-    "-Wshadow",
-    "-Wmissing-prototypes",
-]
 
 # Below, at and above the 4-wide unroll and typical SIMD widths (4, 8, 16).
 SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33]
