@@ -42,6 +42,13 @@ def range_limit(model: Model, limit: float | Mapping[str, float]) -> Model:
     return Model(graph, tuple(report))
 
 
+def save(model: Model, path: str) -> None:
+    """Write ``model`` (e.g. pruned) as an ONNX file that passes onnx.checker and runs in onnxruntime."""
+    from .export import save as _save
+
+    _save(model.graph, path)
+
+
 from .compiler import CompiledModel, compile  # noqa: E402
 from .validate import ValidationReport, validate  # noqa: E402
 
@@ -62,5 +69,6 @@ __all__ = [
     "load",
     "prune",
     "range_limit",
+    "save",
     "validate",
 ]

@@ -1,0 +1,32 @@
+"""IR -> ONNX: write a (pruned) model back as a valid ONNX file that onnxruntime runs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .ir import Graph
+
+
+def to_onnx(graph: Graph) -> onnx.ModelProto:
+    """An ONNX model with the graph's nodes, constants as initializers and static shapes."""
+
+    def value_info(name: str) -> onnx.ValueInfoProto:
+        t = graph.types[name]
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), list(t.shape))
+
+    nodes = [helper.make_node(n.op, list(n.inputs), list(n.outputs), name=n.name, **dict(n.attrs)) for n in graph.nodes]
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in sorted(graph.constants.items())]
+    g = helper.make_graph(
+        nodes, graph.name, [value_info(i) for i in graph.inputs], [value_info(o) for o in graph.outputs], inits
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)], producer_name="sparsec")
+    onnx.checker.check_model(model)
+    return model
+
+
+def save(graph: Graph, path: str | os.PathLike[str]) -> None:
+    onnx.save(to_onnx(graph), os.fspath(path))

@@ -1,0 +1,26 @@
+"""sparsec.save(): a pruned model written back to ONNX runs in onnxruntime with the reference's outputs."""
+
+import numpy as np
+import onnx
+import pytest
+
+import sparsec
+from conftest import DIGITS, ort_session
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.9])
+def test_saved_model_matches_reference_in_onnxruntime(tmp_path, sparsity):
+    m = sparsec.load(DIGITS / "digits_mlp.onnx")
+    p = sparsec.range_limit(sparsec.prune(m, sparsity), 0.5) if sparsity else m
+    path = tmp_path / "pruned.onnx"
+    sparsec.save(p, path)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto, full_check=True)
+    x = np.random.default_rng(0).random((1, 64), dtype=np.float32)
+    (got,) = ort_session(proto).run(None, {"input": x})
+    np.testing.assert_allclose(got, p.reference(x), atol=1e-6)
+    reloaded = sparsec.load(path)
+    for name, w in p.weights().items():
+        np.testing.assert_array_equal(reloaded.weights()[name], w)
+    if sparsity:
+        assert all(np.count_nonzero(w) <= 0.1 * w.size + 1 for w in reloaded.weights().values())
