@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -37,8 +38,6 @@ class CompiledModel:
 
     @property
     def report(self) -> dict:
-        import json
-
         return json.loads(self.files["report.json"])
 
     @property

@@ -170,6 +170,17 @@ cdef Py_ssize_t _first_bad_index(const index_t[::1] indices, int64_t k) noexcept
     return -1
 
 
+cdef const float *_optional_f32(object a):
+    """Data pointer of a validated float32 C-contiguous array, or NULL for None.
+
+    The pointer outlives the local memoryview because the caller holds ``a``.
+    """
+    if a is None:
+        return NULL
+    cdef const float[::1] view = a.reshape(-1)
+    return &view[0]
+
+
 def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
     """Dense ``clamp(x @ w.T + bias, ymin, ymax)``.
 
@@ -199,12 +210,8 @@ def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
 
     cdef const float[:, ::1] xv = x
     cdef const float[:, ::1] wv = w
-    cdef const float[::1] bv
     cdef float[:, ::1] yv = out
-    cdef const float *bp = NULL
-    if bias is not None:
-        bv = bias
-        bp = &bv[0]
+    cdef const float *bp = _optional_f32(bias)
     cdef float flo = lo, fhi = hi
     with nogil:
         sparsec_f32_gemm_minmax_ukernel__scalar(
@@ -294,12 +301,8 @@ def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=N
 
     cdef const float[:, ::1] xv = x
     cdef const float[::1] vv = values
-    cdef const float[::1] bv
     cdef float[:, ::1] yv = out
-    cdef const float *bp = NULL
-    if bias is not None:
-        bv = bias
-        bp = &bv[0]
+    cdef const float *bp = _optional_f32(bias)
     cdef size_t cm = <size_t>m, cn = <size_t>n, ck = <size_t>k
     cdef float flo = lo, fhi = hi
     with nogil:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .compiler import CompiledModel
-from .model import as_batch
+from .model import as_batch, sample_shape
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def validate(compiled: CompiledModel, x: np.ndarray, *, atol: float = 2e-5, rtol
     ``ok`` holds when every element is within ``atol + rtol * |reference|``.
     """
     batch, _ = as_batch(x, compiled.model.input_shape)
-    got = compiled(batch.reshape((-1, *_one(compiled))))
-    want = compiled.model.reference(batch.reshape((-1, *_one(compiled))))
+    samples = batch.reshape((len(batch), *sample_shape(compiled.model.input_shape)))
+    got, want = compiled(samples), compiled.model.reference(samples)
     got2, want2 = got.reshape(len(batch), -1), want.reshape(len(batch), -1)
     diff = np.abs(got2.astype(np.float64) - want2)
     finite = np.isfinite(diff)
@@ -63,12 +63,6 @@ def validate(compiled: CompiledModel, x: np.ndarray, *, atol: float = 2e-5, rtol
     if bad.any():
         first = _first_divergence(compiled, batch[int(np.argwhere(bad)[0][0])], atol, rtol)
     return ValidationReport(len(batch), max_abs, max_rel, agree, atol, rtol, not bad.any(), first)
-
-
-def _one(compiled: CompiledModel) -> tuple[int, ...]:
-    from .model import sample_shape
-
-    return sample_shape(compiled.model.input_shape)
 
 
 def _first_divergence(compiled: CompiledModel, sample: np.ndarray, atol: float, rtol: float) -> dict | None:
