@@ -18,9 +18,11 @@ from . import ops
 from .errors import GraphError, ModelLoadError, ShapeError, UnsupportedOperatorError
 from .ir import Graph, Node, TensorType, frozen_array, toposort, verify
 
-MIN_OPSET = 11
+MIN_OPSET = 7
 MAX_OPSET = onnx.defs.onnx_opset_version()
 _ONNX_DOMAINS = ("", "ai.onnx")
+#: sparsec computes in float32; integer and bool tensors appear in shape arithmetic and labels.
+_FLOAT = "float32"
 
 
 def load_graph(
@@ -59,6 +61,7 @@ def load_graph(
             )
     # Unsupported ops first: their names matter more than a shape inference failure they cause.
     _check_supported(_needed_nodes(list(graph.node), wanted), graph, source)
+    _keep_only(proto, wanted)
     try:
         proto = shape_inference.infer_shapes(proto, strict_mode=True)
     except Exception as e:  # onnx raises several types here
@@ -95,11 +98,15 @@ def load_graph(
         ir_nodes.append(Node(nproto.op_type, name, tuple(nproto.input), outs, attrs))
 
     for k, v in constants.items():
+        _check_dtype(k, str(v.dtype), source, None, None)
         types[k] = TensorType(tuple(v.shape), str(v.dtype))
     ordered = toposort(ir_nodes, list(inputs) + list(constants), source)
-    types = infer_types(ordered, types, constants, opset, source)
+    # Fold while inferring: torch exports compute Reshape targets from Shape -> Gather -> Concat.
+    ordered, types, constants = fold_and_infer(ordered, types, constants, opset, source)
     used = {i for n in ordered for i in n.inputs}
     consts = {k: frozen_array(v) for k, v in constants.items() if k in used or k in wanted}
+    live = used | set(wanted) | set(inputs) | set(consts) | {o for n in ordered for o in n.outputs}
+    types = {k: t for k, t in types.items() if k in live}
     name = Path(source).stem if source and not source.startswith("<") else (graph.name or "model")
     g = Graph(
         name=name,
@@ -111,13 +118,6 @@ def load_graph(
         opset=opset,
         source=source,
     )
-    for vi in list(graph.input) + list(graph.output):
-        if vi.name in g.types and g.types[vi.name].dtype != "float32" and vi.name not in consts:
-            raise UnsupportedOperatorError(
-                f"tensor '{vi.name}' is {g.types[vi.name].dtype}; only float32 inputs and outputs are supported",
-                file=source,
-                hint="Convert the model to float32",
-            )
     verify(g)
     return g
 
@@ -144,6 +144,52 @@ def _check_supported(nodes: list, graph: onnx.GraphProto, source: str) -> None:
             )
 
 
+def fold_and_infer(
+    nodes: Sequence[Node],
+    types: Mapping[str, TensorType],
+    constants: Mapping[str, np.ndarray],
+    opset: int,
+    source: str | None,
+) -> tuple[tuple[Node, ...], dict[str, TensorType], dict[str, np.ndarray]]:
+    """Infer every node's output types in order, evaluating nodes whose value is already known.
+
+    A node is folded when all its inputs are constants, or when its op can answer from input
+    types alone (Shape, Size: ``op.fold``). Ops, not onnx, are the authority on types.
+    """
+    types, constants = dict(types), dict(constants)
+    kept: list[Node] = []
+    for node in nodes:
+        op = ops.get(node.op)
+        in_types = [types.get(i) if i else None for i in node.inputs]
+        consts = [constants.get(i) if i else None for i in node.inputs]
+        try:
+            out = op.infer(node, in_types, consts, opset)
+            values = None
+            if all(c is not None for i, c in zip(node.inputs, consts) if i):
+                with np.errstate(all="ignore"):
+                    values = op.reference(node, consts, opset)
+            elif hasattr(op, "fold"):
+                values = op.fold(node, in_types)
+        except ops.OpFormError as e:
+            raise UnsupportedOperatorError(str(e), file=source, node=node.name, op=node.op, hint=e.hint) from None
+        for k, (name, t) in enumerate(zip(node.outputs, out)):
+            if not name:
+                continue
+            _check_dtype(name, t.dtype, source, node.name, node.op)
+            types[name] = t
+            if values is not None:
+                value = np.asarray(values[k])
+                if TensorType(tuple(value.shape), str(value.dtype)) != t:
+                    raise RuntimeError(
+                        f"internal error: {node.op} '{node.name}' inferred {t} but computed "
+                        f"{value.dtype}{list(value.shape)}; please report this"
+                    )
+                constants[name] = value
+        if values is None:
+            kept.append(node)
+    return tuple(kept), types, constants
+
+
 def infer_types(
     nodes: Sequence[Node],
     types: dict[str, TensorType],
@@ -151,7 +197,7 @@ def infer_types(
     opset: int,
     source: str | None,
 ) -> dict[str, TensorType]:
-    """Run each op's own shape inference in order; ops, not onnx, are the authority."""
+    """Output types of every node (nothing is folded)."""
     types = dict(types)
     for node in nodes:
         in_types = [types.get(i) if i else None for i in node.inputs]
@@ -164,6 +210,42 @@ def infer_types(
             if name:
                 types[name] = t
     return types
+
+
+def _check_dtype(value: str, dtype: str, source: str | None, node: str | None, op: str | None) -> None:
+    if np.dtype(dtype).kind == "f" and dtype != _FLOAT or np.dtype(dtype).kind not in "fiub":
+        raise UnsupportedOperatorError(
+            f"tensor '{value}' is {dtype}; sparsec computes in float32 (integer and bool tensors "
+            "are allowed for shapes, indices and labels)",
+            file=source,
+            node=node,
+            op=op,
+            hint="Convert the model to float32",
+        )
+
+
+def _keep_only(proto: onnx.ModelProto, wanted: Sequence[str]) -> None:
+    """Cut ``proto`` down to the nodes ``wanted`` needs, so other ops never reach shape inference."""
+    graph = proto.graph
+    nodes = _needed_nodes(list(graph.node), wanted)
+    if len(nodes) == len(graph.node) and [o.name for o in graph.output] == list(wanted):
+        return
+    declared = {vi.name: vi for vi in list(graph.output) + list(graph.value_info)}
+    outputs = [declared.get(o) or onnx.ValueInfoProto(name=o) for o in wanted]
+    copies = [onnx.ValueInfoProto() for _ in outputs]
+    for c, o in zip(copies, outputs):
+        c.CopyFrom(o)
+    needed = {i for n in nodes for i in n.input} | set(wanted)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.output[:]
+    graph.output.extend(copies)
+    inputs = [vi for vi in graph.input if vi.name in needed]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    inits = [t for t in graph.initializer if t.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
 
 
 def _read(model: Any) -> tuple[onnx.ModelProto, str]:

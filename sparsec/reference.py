@@ -31,10 +31,19 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray], keep_all: bool = False) -
         env[name] = x
     for node in graph.nodes:
         args = [env[i] if i else None for i in node.inputs]
-        with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are the semantics, not errors
-            results = ops.get(node.op).reference(node, args, graph.opset)
+        try:
+            with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are the semantics, not errors
+                results = ops.get(node.op).reference(node, args, graph.opset)
+        except ops.OpFormError as e:  # a value only known at run time (e.g. an index out of range)
+            raise ShapeError(str(e), file=graph.source, node=node.name, op=node.op, hint=e.hint) from None
         for name, value in zip(node.outputs, results):
             if name:
+                got, want = (tuple(value.shape), str(value.dtype)), (graph.types[name].shape, graph.types[name].dtype)
+                if got != want:  # a bug in the op's infer or reference, never the user's
+                    raise RuntimeError(
+                        f"internal error: {node.op} '{node.name}' computed {got[1]}{list(got[0])} for '{name}' "
+                        f"but its type is {want[1]}{list(want[0])}; please report this"
+                    )
                 env[name] = value
     if keep_all:
         return env

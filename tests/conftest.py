@@ -40,3 +40,16 @@ def ort_session(model_proto):
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(model_proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the ONNX node-test pass count (issue 3's conformance bar) after every run."""
+    counts = {
+        kind: sum(1 for r in terminalreporter.stats.get(kind, []) if "test_onnx_node.py::test_node[" in r.nodeid)
+        for kind in ("passed", "skipped", "failed")
+    }
+    if any(counts.values()):
+        terminalreporter.write_line(
+            f"ONNX backend node tests in sparsec's op set: {counts['passed']} passed, "
+            f"{counts['skipped']} skipped (reasons: python tests/test_onnx_node.py --skips), {counts['failed']} failed"
+        )

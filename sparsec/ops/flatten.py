@@ -21,7 +21,7 @@ class Flatten(Op):
         if axis < 0:
             axis += len(shape)
         outer = int(np.prod(shape[:axis], dtype=np.int64))
-        return [TensorType((outer, int(np.prod(shape, dtype=np.int64)) // max(outer, 1)))]
+        return [TensorType((outer, int(np.prod(shape, dtype=np.int64)) // max(outer, 1)), types[0].dtype)]
 
     def reference(self, node, inputs, opset):
         shape = self.infer(node, [TensorType(inputs[0].shape)], [], opset)[0].shape

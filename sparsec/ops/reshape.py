@@ -41,7 +41,7 @@ class Reshape(Op):
                 "the shape input must be a constant",
                 hint="Export with a static shape, or fix the input shapes with input_shapes=",
             )
-        return [TensorType(target_shape(types[0].shape, consts[1], node.attrs["allowzero"]))]
+        return [TensorType(target_shape(types[0].shape, consts[1], node.attrs["allowzero"]), types[0].dtype)]
 
     def reference(self, node, inputs, opset):
         return [inputs[0].reshape(target_shape(inputs[0].shape, inputs[1], node.attrs["allowzero"]))]
