@@ -56,6 +56,10 @@ class Op:
     def lower(self, node: Node, ctx: Lowering) -> None:
         raise OpFormError(f"{self.op_type} cannot be compiled to C yet")
 
+    def clamp_range(self, node: Node, consts: list[np.ndarray | None], opset: int) -> tuple[float, float] | None:
+        """(lo, hi) when the op is y = min(max(x, lo), hi), so a producer's kernel can fuse it."""
+        return None
+
 
 REGISTRY: dict[str, Op] = {}
 
@@ -73,10 +77,34 @@ def get(op_type: str) -> Op:
     return REGISTRY[op_type]
 
 
+def require_float32(types: list[TensorType | None], op: str) -> None:
+    """For ops sparsec computes in float32 only (MatMul, Gemm, ...)."""
+    for t in types:
+        if t is not None and t.dtype != "float32":
+            raise OpFormError(f"{op} on {t.dtype} tensors is not supported", hint="sparsec computes in float32")
+
+
 def f32(x: np.ndarray) -> np.ndarray:
     """ONNX float tensors stay float32 even when computed in float64 for accuracy."""
     return np.asarray(x, dtype=np.float32)
 
 
 # Import op modules for their @register side effect.
-from . import add, dropout, flatten, gemm, identity, matmul, relu, reshape, softmax  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    activations,
+    batchnorm,
+    binary,
+    conv,
+    dropout,
+    flatten,
+    gemm,
+    identity,
+    matmul,
+    pad,
+    pool,
+    reduce,
+    relu,
+    reshape,
+    softmax,
+    tensor,
+)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir import Node, TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, f32, register, require_float32
 
 if TYPE_CHECKING:
     from ..codegen.lower import Lowering
@@ -19,6 +19,7 @@ class Gemm(Op):
     defaults = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
 
     def infer(self, node, types, consts, opset):
+        require_float32(types, self.op_type)
         a, b = types[0], types[1]
         if a is None or b is None or len(a.shape) != 2 or len(b.shape) != 2:
             raise OpFormError("A and B must be 2-D")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, f32, register, require_float32
 
 
 @register
@@ -13,6 +13,7 @@ class MatMul(Op):
     op_type = "MatMul"
 
     def infer(self, node, types, consts, opset):
+        require_float32(types, self.op_type)
         a, b = types[0].shape, types[1].shape
         if not a or not b:
             raise OpFormError("MatMul inputs must have rank >= 1")

@@ -17,5 +17,8 @@ class Relu(Op):
     def reference(self, node, inputs, opset):
         return [f32(np.maximum(inputs[0], np.float32(0)))]
 
+    def clamp_range(self, node, consts, opset):
+        return 0.0, float("inf")
+
     def lower(self, node, ctx):
         ctx.clamp(node, node.inputs[0], 0.0, float("inf"))

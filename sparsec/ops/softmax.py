@@ -1,4 +1,5 @@
-"""Softmax; opset < 13 coerces to 2-D at ``axis`` (default 1), opset >= 13 is per-axis (default -1)."""
+"""Softmax and LogSoftmax; opset < 13 coerces to 2-D at ``axis`` (default 1), opset >= 13 is per-axis
+(default -1)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     x = x.astype(np.float64)
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x.astype(np.float64)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _apply(fn, x: np.ndarray, axis: int, opset: int) -> np.ndarray:
+    """``fn`` over ``axis`` (opset >= 13) or over the rows of x coerced to 2-D at ``axis``."""
+    if opset >= 13:
+        return f32(fn(x, axis))
+    rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+    return f32(fn(x.reshape(rows, -1), 1).reshape(x.shape))
 
 
 @register
@@ -32,11 +47,7 @@ class Softmax(Op):
 
     def reference(self, node, inputs, opset):
         x = inputs[0]
-        axis = self.axis(node, x.ndim, opset)
-        if opset >= 13:
-            return [f32(_softmax(x, axis))]
-        rows = int(np.prod(x.shape[:axis], dtype=np.int64))
-        return [f32(_softmax(x.reshape(rows, -1), 1).reshape(x.shape))]
+        return [_apply(_softmax, x, self.axis(node, x.ndim, opset), opset)]
 
     def lower(self, node, ctx):
         shape = ctx.type(node.inputs[0]).shape
@@ -49,3 +60,16 @@ class Softmax(Op):
                 raise OpFormError("softmax over an axis other than the last is not compiled yet")
             cols = shape[axis] if shape else 1
         ctx.softmax(node, node.inputs[0], rows=size // max(cols, 1), cols=cols)
+
+
+@register
+class LogSoftmax(Op):
+    op_type = "LogSoftmax"
+    defaults = {"axis": None}
+    axis = staticmethod(Softmax.axis)
+    infer = Softmax.infer
+
+    def reference(self, node, inputs, opset):
+        x = inputs[0]
+        with np.errstate(all="ignore"):  # a row of all -inf gives NaN, as in onnxruntime
+            return [_apply(_log_softmax, x, self.axis(node, x.ndim, opset), opset)]
