@@ -133,6 +133,26 @@ def special_graphs():
         [("out", [1, 4])],
         {"w": w},
     )
+    # Clip fused into the layer before it (ReLU6; one-sided; opset-10 attributes) or standalone.
+    for name, bounds, attrs, opset in [
+        ("relu6_fused", ["zero", "six"], {}, 13),
+        ("clip_max_only_fused", ["", "six"], {}, 13),
+        ("clip_attrs_fused", [], {"min": -0.5, "max": 0.25}, 10),
+    ]:
+        ns, ini, y = dense_layer("fc", "input", 7, 9, 9, relu=False)
+        g[name] = graph_model(
+            [*ns, helper.make_node("Clip", [y, *bounds], ["out"], name="clip", **attrs)],
+            [("input", [1, 7])],
+            [("out", [1, 9])],
+            {**ini, "zero": np.float32(0), "six": np.float32(0.6)},
+            opset=opset,
+        )
+    g["clip_on_input"] = graph_model(
+        [helper.make_node("Clip", ["input", "lo", ""], ["out"], name="clip")],
+        [("input", [1, 5])],
+        [("out", [1, 5])],
+        {"lo": np.float32(0.1)},
+    )
     return g
 
 
@@ -156,6 +176,13 @@ def test_lowering_paths_match_reference(name):
     model = sparsec.load(SPECIAL[name])
     compiled = sparsec.compile(model, name=name)
     assert_matches_reference(compiled, inputs_for(model))
+
+
+@pytest.mark.parametrize("name", ["relu6_fused", "clip_max_only_fused", "clip_attrs_fused"])
+def test_clamp_like_activations_fuse_into_the_producer(name):
+    report = sparsec.compile(sparsec.load(SPECIAL[name]), name=name).report
+    steps = [layer["ops"] for layer in report["layers"]]
+    assert any(s.endswith(("+Clip", "+Relu")) for s in steps), steps
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 import sparsec
 from sparsec.frontend import load_graph
 from sparsec.ir import verify
-from sparsec.passes import SIMPLIFY, drop_identity, fold_constants, fuse_gemm, run_passes
+from sparsec.passes import SIMPLIFY, drop_identity, fold_batchnorm, fold_constants, fuse_gemm, run_passes
 from sparsec.reference import run
 
 PASSES = {
@@ -184,9 +184,28 @@ def test_identity_as_graph_output_keeps_its_name():
     model = mlp([5, 8, 3], form="matmul_add", identity=True, dropout=True, identity_output=True)
     g = sparsec.load(model).graph
     assert g.outputs == ("y",)
-    assert [n.op for n in g.nodes if n.op in ("Identity", "Dropout")] == ["Identity"]
+    # The layer producing the Identity's input writes "y" itself.
+    assert [n.op for n in g.nodes if n.op in ("Identity", "Dropout")] == []
     assert g.nodes[-1].outputs == ("y",)
     assert [p for p in canonical_problems(g)] == []
+    feeds = random_feeds(model)
+    np.testing.assert_allclose(run(g, feeds)["y"], run(load_graph(model), feeds)["y"], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("source", ["input", "output"])
+def test_identity_of_an_input_or_output_stays(source):
+    b = Builder()
+    x = b.input("x", (1, 4))
+    if source == "input":
+        b.node("Identity", [x], outputs=["y"])
+        b.output("y")
+    else:
+        b.node("Relu", [x], outputs=["r"])
+        b.node("Identity", ["r"], outputs=["y"])
+        b.output("r")
+        b.output("y")
+    g = sparsec.load(b.model()).graph
+    assert [n.op for n in g.nodes][-1] == "Identity"
 
 
 def test_constant_fed_reshape_is_folded_and_fused():
@@ -208,7 +227,7 @@ def test_column_bias_is_not_fused_as_a_neuron_bias():
 
 
 def test_simplify_default_passes():
-    assert SIMPLIFY == (fold_constants, drop_identity, fuse_gemm)
+    assert SIMPLIFY == (fold_constants, drop_identity, fuse_gemm, fold_batchnorm)
     model = mlp([4, 4, 4], dropout=True)
     assert [n.op for n in sparsec.load(model, simplify=False).graph.nodes] == [
         "MatMul",

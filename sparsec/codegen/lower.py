@@ -178,12 +178,16 @@ class Lowering:
 
     # -- internals -------------------------------------------------------
     def _activation(self, node: Node) -> tuple[float, float, str, list[Node]]:
-        """Fuse a Relu that is the only consumer of ``node``'s output into its clamp."""
+        """Fuse a clamp-like op (Relu, Clip with constant bounds) that alone reads ``node``'s output."""
         out = node.outputs[0]
         users = self._consumers.get(out, [])
-        if len(users) == 1 and users[0].op == "Relu" and out not in self.graph.outputs:
-            self.fused.add(users[0].name)
-            return 0.0, float("inf"), users[0].outputs[0], [users[0]]
+        if len(users) == 1 and out not in self.graph.outputs and users[0].inputs[0] == out:
+            user = users[0]
+            consts = [self.const(i) if i else None for i in user.inputs]
+            bounds = ops.get(user.op).clamp_range(user, consts, self.opset)
+            if bounds is not None:
+                self.fused.add(user.name)
+                return bounds[0], bounds[1], user.outputs[0], [user]
         return float("-inf"), float("inf"), out, []
 
     def _step(self, family, args, reads, writes, nodes, note="", inplace=False) -> None:
