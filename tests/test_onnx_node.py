@@ -111,7 +111,7 @@ def skip_reason(case) -> str | None:
         if dtype is None:
             return f"'{name}' is a sequence/optional value; sparsec compiles tensors only"
         if dtype not in _ALLOWED:
-            return f"'{name}' is {dtype}; sparsec computes in float32 (no float64/float16/bfloat16/string tensors)"
+            return f"'{name}' is {dtype}; sparsec takes float32 tensors (and integers/bool for shapes, indices, labels)"
     return None
 
 
@@ -184,8 +184,8 @@ def table() -> str:
             rows[op]["failed"] += 1
             failures.append(f"{case.name}: {type(e).__name__}: {str(e).strip().splitlines()[0][:150]}")
     lines = [
-        "| op | opsets | attributes | node tests passed | skipped |",
-        "| --- | --- | --- | ---: | ---: |",
+        "| op | opsets | attributes | node tests passed | skipped | C |",
+        "| --- | --- | --- | ---: | ---: | :---: |",
     ]
     total: Counter = Counter()
     for op in sorted(set(ops.REGISTRY) | set(rows)):
@@ -193,8 +193,10 @@ def table() -> str:
         total.update(r)
         attrs = ", ".join(sorted(ops.REGISTRY[op].defaults)) if op in ops.REGISTRY else ""
         failed = f" (**{r['failed']} failed**)" if r["failed"] else ""
-        lines.append(f"| {op} | {_opsets(op)} | {attrs or '–'} | {r['passed']}{failed} | {r['skipped']} |")
-    lines.append(f"| **all** | | | **{total['passed']}** | **{total['skipped']}** |")
+        lowers = op in ops.REGISTRY and type(ops.REGISTRY[op]).lower is not ops.Op.lower
+        c = "✓" if lowers else ""
+        lines.append(f"| {op} | {_opsets(op)} | {attrs or '–'} | {r['passed']}{failed} | {r['skipped']} | {c} |")
+    lines.append(f"| **all** | | | **{total['passed']}** | **{total['skipped']}** | |")
     return "\n".join(lines + [""] + failures)
 
 
@@ -202,6 +204,10 @@ if __name__ == "__main__":
     if "--skips" in sys.argv:
         for c in scoped_cases():
             if r := skip_reason(c):
-                print(f"{c.name}: {re.sub(r'.*; ', '', r)}")
+                print(f"{c.name}: {r}")
+    elif "--skip-summary" in sys.argv:
+        reasons = Counter(re.sub(r"^'.*' is", "a tensor is", r) for c in scoped_cases() if (r := skip_reason(c)))
+        for reason, n in reasons.most_common():
+            print(f"| {n} | {reason} |")
     else:
         print(table())
