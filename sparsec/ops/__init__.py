@@ -56,6 +56,18 @@ class Op:
     def lower(self, node: Node, ctx: Lowering) -> None:
         raise OpFormError(f"{self.op_type} cannot be compiled to C yet")
 
+    def backward(
+        self,
+        node: Node,
+        inputs: list[np.ndarray | None],
+        outputs: list[np.ndarray | None],
+        grads: list[np.ndarray | None],
+        opset: int,
+    ) -> list[np.ndarray | None]:
+        """dL/d each input (None where not needed or not differentiable) from dL/d each output
+        (``grads``, None for an output the loss does not depend on). Used by sparsec.train."""
+        raise OpFormError(f"{self.op_type} has no gradient; fine-tuning/gradient importance cannot pass through it")
+
     def clamp_range(self, node: Node, consts: list[np.ndarray | None], opset: int) -> tuple[float, float] | None:
         """(lo, hi) when the op is y = min(max(x, lo), hi), so a producer's kernel can fuse it."""
         return None
@@ -87,6 +99,23 @@ def require_float32(types: list[TensorType | None], op: str) -> None:
 def f32(x: np.ndarray) -> np.ndarray:
     """ONNX float tensors stay float32 even when computed in float64 for accuracy."""
     return np.asarray(x, dtype=np.float32)
+
+
+def sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a gradient of a broadcast result back to the ``shape`` that was broadcast (float64)."""
+    g = np.asarray(g, dtype=np.float64)
+    lead = g.ndim - len(shape)
+    if lead > 0:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def d64(x: np.ndarray) -> np.ndarray:
+    """float64 view/copy for gradient arithmetic."""
+    return np.asarray(x, dtype=np.float64)
 
 
 # Import op modules for their @register side effect.

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import Op, OpFormError, register
+from . import Op, OpFormError, d64, register, sum_to
 from .binary import check_kind, kind, present
 
 
@@ -41,6 +41,14 @@ class Unary(Op):
         with np.errstate(all="ignore"):  # inf/NaN results are the IEEE semantics
             y = self.fn(x.astype(np.float64) if kind(x.dtype) == "float" else x, **node.attrs)
             return [np.asarray(y, dtype=x.dtype)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        derivative = _DERIVATIVES.get(self.op_type)
+        x = inputs[0]
+        if derivative is None or kind(x.dtype) != "float":
+            return super().backward(node, inputs, outputs, grads, opset)
+        with np.errstate(all="ignore"):
+            return [d64(grads[0]) * derivative(d64(x), **node.attrs)]
 
 
 def _unary(op_type: str, fn, defaults: dict | None = None, kinds: tuple[str, ...] = ("float",)) -> None:
@@ -114,6 +122,45 @@ _unary("Neg", np.negative, kinds=("float", "int"))
 _unary("Sign", np.sign, kinds=("float", "int", "uint"))
 
 
+def _gelu_derivative(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        c = math.sqrt(2.0 / math.pi)
+        s = sigmoid(2.0 * c * (x + 0.044715 * x**3))
+        return s + x * s * (1.0 - s) * 2.0 * c * (1.0 + 3 * 0.044715 * x**2)
+    return 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _hard_swish_derivative(x: np.ndarray) -> np.ndarray:
+    return np.where(x < -3.0, 0.0, np.where(x > 3.0, 1.0, x / 3.0 + 0.5))
+
+
+#: dy/dx of the unary ops, from x (float64) and the node's attributes; kinks take the right side.
+_DERIVATIVES = {
+    "Sigmoid": lambda x: sigmoid(x) * (1.0 - sigmoid(x)),
+    "Tanh": lambda x: 1.0 - np.tanh(x) ** 2,
+    "Softplus": sigmoid,
+    "Softsign": lambda x: 1.0 / (1.0 + np.abs(x)) ** 2,
+    "Mish": lambda x: np.tanh(softplus(x)) + x * sigmoid(x) * (1.0 - np.tanh(softplus(x)) ** 2),
+    "LeakyRelu": lambda x, alpha: np.where(x < 0, alpha, 1.0),
+    "ThresholdedRelu": lambda x, alpha: np.where(x > alpha, 1.0, 0.0),
+    "Elu": lambda x, alpha: np.where(x < 0, alpha * np.exp(x), 1.0),
+    "Selu": lambda x, alpha, gamma: gamma * np.where(x <= 0, alpha * np.exp(x), 1.0),
+    "Celu": lambda x, alpha: np.where(x > 0, 1.0, np.exp(x / alpha)),
+    "HardSigmoid": lambda x, alpha, beta: np.where((alpha * x + beta > 0) & (alpha * x + beta < 1), alpha, 0.0),
+    "HardSwish": _hard_swish_derivative,
+    "Exp": np.exp,
+    "Log": lambda x: 1.0 / x,
+    "Sqrt": lambda x: 0.5 / np.sqrt(x),
+    "Reciprocal": lambda x: -1.0 / (x * x),
+    "Erf": lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x),
+    "Sin": np.cos,
+    "Cos": lambda x: -np.sin(x),
+    "Abs": np.sign,
+    "Neg": lambda x: -np.ones_like(x),
+    "Gelu": _gelu_derivative,
+}
+
+
 @register
 class Gelu(Unary):
     op_type = "Gelu"
@@ -158,6 +205,12 @@ class PRelu(Op):
             x, slope = x.astype(np.float64), slope.astype(np.float64)
         with np.errstate(all="ignore"):
             return [np.asarray(np.where(x < 0, slope * x, x), dtype=inputs[0].dtype)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        x, slope = d64(inputs[0]), d64(inputs[1])
+        g = d64(grads[0])
+        neg = x < 0
+        return [g * np.where(neg, slope, 1.0), sum_to(np.where(neg, g * x, 0.0), slope.shape)]
 
 
 @register
@@ -204,6 +257,14 @@ class Clip(Op):
         hi = info.max if bounds[1] is None else np.asarray(bounds[1]).reshape(())
         # NumPy's maximum/minimum propagate NaN from x, like onnxruntime.
         return [np.asarray(np.minimum(np.maximum(x, lo), hi), dtype=x.dtype)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        """Passes where lo <= x <= hi (as torch.clamp); the bounds get no gradient."""
+        x = inputs[0]
+        if kind(x.dtype) != "float":
+            return super().backward(node, inputs, outputs, grads, opset)
+        y = self.reference(node, inputs, opset)[0]
+        return [np.where(y == x, d64(grads[0]), 0.0)] + [None] * (len(inputs) - 1)
 
     def clamp_range(self, node, consts, opset):
         """Constant float bounds (omitted: +-FLT_MAX) let a producing layer's kernel apply them."""

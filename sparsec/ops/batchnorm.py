@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, d64, f32, register
 
 _EVAL_HINT = "Export the model in eval mode (model.eval() before torch.onnx.export)"
 
@@ -66,3 +66,24 @@ class BatchNormalization(Op):
         mul = mul.reshape(shape + tail)
         off = off.reshape(shape + tail)
         return [f32(x.astype(np.float64) * mul + off)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        """Inference mode is affine per channel; the statistics are constants but get gradients too."""
+        x, g = d64(inputs[0]), d64(grads[0])
+        scale, _, mean, var = (d64(v) for v in inputs[1:5])
+        shape = self.param_shape(node, x.shape)
+        tail = (1,) * (x.ndim - 1 - len(shape))
+        axes = (0,) + tuple(range(1 + len(shape), x.ndim))  # all but the parameter axes
+
+        def per_channel(v):
+            return v.reshape(shape + tail)
+
+        inv = 1.0 / np.sqrt(var + float(node.attrs["epsilon"]))
+        centered = x - per_channel(mean)
+        g_sum = g.sum(axis=axes)
+        g_centered = (g * centered).sum(axis=axes)
+        dx = g * per_channel(scale * inv)
+        d_scale = g_centered * inv.reshape(shape)
+        d_mean = -g_sum * (scale * inv).reshape(shape)
+        d_var = g_centered * (-0.5 * scale * inv**3).reshape(shape)
+        return [dx] + [d.reshape(v.shape) for d, v in zip((d_scale, g_sum, d_mean, d_var), inputs[1:5])]

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, register
+from . import Op, OpFormError, d64, register, sum_to
 
 NUMERIC = ("float", "int", "uint")
 
@@ -94,6 +94,14 @@ class Elementwise(Op):
         with np.errstate(all="ignore"):  # inf/NaN are the IEEE semantics; integer /0 is undefined
             y = self.compute(node.attrs, opset, *inputs)
             return [np.asarray(y, dtype=self.out_dtype or dtype)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        rule = _GRADIENTS.get(self.op_type)
+        if rule is None or kind(inputs[0].dtype) != "float":
+            return super().backward(node, inputs, outputs, grads, opset)
+        xs = [d64(x) for x in inputs]
+        with np.errstate(all="ignore"):
+            return [sum_to(d, x.shape) for d, x in zip(rule(d64(grads[0]), *xs), xs)]
 
 
 def _binary(op_type: str, fn, kinds: tuple[str, ...] = NUMERIC, out_dtype: str | None = None) -> type[Op]:
@@ -269,6 +277,25 @@ class Not(Elementwise):
         return np.logical_not(x)
 
 
+def _pow_gradient(g, a, b):
+    y = np.power(a, b)
+    log_a = np.log(np.where(a > 0, a, 1.0))  # d/db is defined for a > 0 only; 0 elsewhere
+    return [g * b * np.power(a, b - 1.0), g * y * log_a]
+
+
+#: Gradient rules of the float elementwise ops: (dL/dy, *inputs in float64) -> dL/d each input
+#: at the broadcast shape (the caller sums them back to each input's shape).
+_GRADIENTS = {
+    "Add": lambda g, a, b: [g, g],
+    "Sub": lambda g, a, b: [g, -g],
+    "Mul": lambda g, a, b: [g * b, g * a],
+    "Div": lambda g, a, b: [g / b, -g * a / (b * b)],
+    "Pow": _pow_gradient,
+    "Sum": lambda g, *xs: [g] * len(xs),
+    "Mean": lambda g, *xs: [g / len(xs)] * len(xs),
+}
+
+
 @register
 class Where(Op):
     """Where(condition, X, Y): condition is bool; X and Y share any type; all three broadcast."""
@@ -288,3 +315,10 @@ class Where(Op):
     def reference(self, node, inputs, opset):
         cond, x, y = inputs
         return [np.asarray(np.where(cond, x, y), dtype=x.dtype)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        cond, x, y = inputs
+        if kind(x.dtype) != "float":
+            return super().backward(node, inputs, outputs, grads, opset)
+        g = d64(grads[0])
+        return [None, sum_to(np.where(cond, g, 0.0), x.shape), sum_to(np.where(cond, 0.0, g), y.shape)]

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, d64, f32, register
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -148,6 +148,21 @@ def window_view(x: np.ndarray, w: Windows, value: float = 0.0) -> np.ndarray:
     return view[index]
 
 
+def window_grad(d_view: np.ndarray, w: Windows) -> np.ndarray:
+    """The adjoint of ``window_view``: add each tap's gradient (..., *out, *kernel) back onto the
+    input position it read (col2im, a loop over taps); reads of the padding are dropped."""
+    nd = len(w.kernel)
+    lead = d_view.shape[: d_view.ndim - 2 * nd]
+    size = tuple(max(sp, b + n) for sp, b, n in zip(w.span, w.begin, w.in_shape))
+    full = np.zeros(lead + size)
+    for tap in np.ndindex(*w.kernel):
+        where = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, w.dilations, w.out_shape, w.strides)
+        )
+        full[(Ellipsis,) + where] += d_view[(Ellipsis,) + tap]
+    return full[(Ellipsis,) + tuple(slice(b, b + n) for b, n in zip(w.begin, w.in_shape))]
+
+
 def _kernel_attr(node_attrs, w_shape: tuple[int, ...]) -> tuple[int, ...]:
     kernel = tuple(w_shape[2:])
     given = node_attrs.get("kernel_shape")
@@ -234,6 +249,27 @@ class Conv(Op):
         if b is not None:
             y = y + b.astype(np.float64).reshape((m,) + (1,) * nd)
         return [f32(y)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        x, w = inputs[0], inputs[1]
+        geo = self.geometry(node.attrs, x.shape, w.shape)
+        g = _group(node.attrs)
+        n, c = x.shape[:2]
+        m = w.shape[0]
+        nd = len(geo.kernel)
+        p, k = math.prod(geo.out_shape), math.prod(geo.kernel)
+        dy = d64(grads[0]).reshape(n, g, m // g, p).transpose(0, 1, 3, 2)  # (N, G, P, M/G)
+        # The forward's im2col columns, again: (N, G, P, C/G * K).
+        view = window_view(d64(x), geo).reshape((n, g, c // g) + geo.out_shape + geo.kernel)
+        cols = np.moveaxis(view, 2, 2 + nd).reshape(n, g, p, (c // g) * k)
+        wg = d64(w).reshape(g, m // g, (c // g) * k)
+        dw = np.einsum("ngpm,ngpk->gmk", dy, cols).reshape(w.shape)
+        d_cols = np.matmul(dy, wg).reshape((n, g) + geo.out_shape + (c // g,) + geo.kernel)
+        d_view = np.moveaxis(d_cols, 2 + nd, 2).reshape((n, c) + geo.out_shape + geo.kernel)
+        out = [window_grad(d_view, geo), dw]
+        if len(inputs) > 2:
+            out.append(None if inputs[2] is None else d64(grads[0]).sum(axis=(0,) + tuple(range(2, 2 + nd))))
+        return out
 
 
 @dataclass(frozen=True)
@@ -354,3 +390,37 @@ class ConvTranspose(Op):
         if b is not None:
             y = y + b.astype(np.float64).reshape((g * mg,) + (1,) * nd)
         return [f32(y)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        x, w = inputs[0], inputs[1]
+        geo = self.geometry(node.attrs, x.shape, w.shape)
+        g = _group(node.attrs)
+        n, c = x.shape[:2]
+        in_shape = x.shape[2:]
+        nd = len(in_shape)
+        mg = w.shape[1]
+        p, k = math.prod(in_shape), math.prod(geo.kernel)
+        # Undo the crop and the tap-wise scatter of the forward: gather each tap's gradient.
+        size = tuple(
+            max(b_ + o, s * (i - 1) + (kk - 1) * d + 1)
+            for b_, o, s, i, kk, d in zip(geo.begin, geo.out_shape, geo.strides, in_shape, geo.kernel, geo.dilations)
+        )
+        full = np.zeros((n, g, mg) + size)
+        crop = tuple(slice(b_, b_ + o) for b_, o in zip(geo.begin, geo.out_shape))
+        full[(slice(None),) * 3 + crop] = d64(grads[0]).reshape((n, g, mg) + geo.out_shape)
+        d_contrib = np.empty((n, g, mg) + tuple(in_shape) + geo.kernel)
+        for tap in np.ndindex(*geo.kernel):
+            where = tuple(
+                slice(t * d, t * d + (i - 1) * s + 1, s)
+                for t, d, i, s in zip(tap, geo.dilations, in_shape, geo.strides)
+            )
+            d_contrib[(Ellipsis,) + tap] = full[(slice(None),) * 3 + where]
+        d_contrib = np.moveaxis(d_contrib, 2, 2 + nd).reshape(n, g, p, mg * k)  # (N, G, P, M/G * K)
+        xg = d64(x).reshape(n, g, c // g, p).transpose(0, 1, 3, 2)
+        wg = d64(w).reshape(g, c // g, mg * k)
+        dx = np.matmul(d_contrib, wg.transpose(0, 2, 1)).transpose(0, 1, 3, 2).reshape(x.shape)
+        dw = np.einsum("ngpc,ngpk->gck", xg, d_contrib).reshape(w.shape)
+        out = [dx, dw]
+        if len(inputs) > 2:
+            out.append(None if inputs[2] is None else d64(grads[0]).sum(axis=(0,) + tuple(range(2, 2 + nd))))
+        return out

@@ -27,6 +27,9 @@ class Dropout(Op):
     def reference(self, node, inputs, opset):
         return [inputs[0], np.ones(inputs[0].shape, dtype=bool)][: len(node.outputs)]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0]] + [None] * (len(inputs) - 1)
+
     def lower(self, node, ctx):
         if len(node.outputs) > 1 and node.outputs[1]:
             raise OpFormError("Dropout's mask output is not compiled", hint="Do not use the mask (eval mode)")

@@ -27,5 +27,8 @@ class Flatten(Op):
         shape = self.infer(node, [TensorType(inputs[0].shape)], [], opset)[0].shape
         return [inputs[0].reshape(shape)]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0].reshape(inputs[0].shape)]
+
     def lower(self, node, ctx):
         ctx.alias(node, node.inputs[0])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ir import Node, TensorType
-from . import Op, OpFormError, f32, register, require_float32
+from . import Op, OpFormError, d64, f32, register, require_float32, sum_to
 
 if TYPE_CHECKING:
     from ..codegen.lower import Lowering
@@ -45,6 +45,17 @@ class Gemm(Op):
         if len(inputs) > 2 and inputs[2] is not None:
             y = y + node.attrs["beta"] * inputs[2].astype(np.float64)
         return [f32(y)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        attrs, g = node.attrs, d64(grads[0])
+        a = d64(inputs[0]).T if attrs["transA"] else d64(inputs[0])
+        b = d64(inputs[1]).T if attrs["transB"] else d64(inputs[1])
+        da, db = attrs["alpha"] * (g @ b.T), attrs["alpha"] * (a.T @ g)  # gradients of A' and B'
+        out = [da.T if attrs["transA"] else da, db.T if attrs["transB"] else db]
+        if len(inputs) > 2:
+            c = inputs[2]
+            out.append(None if c is None else sum_to(attrs["beta"] * g, c.shape))
+        return out
 
     def lower(self, node: Node, ctx: Lowering) -> None:
         """Fully connected layer: needs constant B in canonical form (see passes.fuse_gemm)."""

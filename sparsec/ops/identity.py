@@ -15,5 +15,8 @@ class Identity(Op):
     def reference(self, node, inputs, opset):
         return [inputs[0]]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0]]
+
     def lower(self, node, ctx):
         ctx.alias(node, node.inputs[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register, require_float32
+from . import Op, OpFormError, d64, f32, register, require_float32, sum_to
 
 
 @register
@@ -29,6 +29,20 @@ class MatMul(Op):
 
     def reference(self, node, inputs, opset):
         return [f32(np.matmul(inputs[0].astype(np.float64), inputs[1].astype(np.float64)))]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        a, b = d64(inputs[0]), d64(inputs[1])
+        # 1-D operands are promoted to matrices (and the output loses that axis): undo it.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = d64(grads[0])
+        if a.ndim == 1:
+            g = g[..., None, :] if b.ndim > 1 else g[..., None]
+        if b.ndim == 1:
+            g = g[..., None]
+        da = np.matmul(g, np.swapaxes(b2, -1, -2))
+        db = np.matmul(np.swapaxes(a2, -1, -2), g)
+        return [sum_to(da, a2.shape).reshape(a.shape), sum_to(db, b2.shape).reshape(b.shape)]
 
     def lower(self, node, ctx):
         weight = ctx.const(node.inputs[1])

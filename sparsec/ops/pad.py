@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, register
+from . import Op, OpFormError, d64, register
 
 _MODES = ("constant", "reflect", "edge", "wrap")
 _CONST_HINT = "Export with static shapes (or fold the pads computation to a constant with input_shapes=)"
@@ -110,3 +110,18 @@ class Pad(Op):
             value = np.asarray(value, dtype=x.dtype).reshape(-1)[0] if np.size(value) else x.dtype.type(0)
             return [np.pad(x, grow, mode="constant", constant_values=value)]
         return [np.pad(x, grow, mode=mode)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        if node.attrs["mode"] != "constant":
+            raise OpFormError(f"Pad mode '{node.attrs['mode']}' has no gradient here; only mode 'constant'")
+        pads = inputs[1] if opset >= 11 else None
+        axes = inputs[3] if len(inputs) > 3 else None
+        widths = self.widths(node, x.ndim, pads, axes, opset)
+        # The padded gradient minus the pads, placed where the (possibly cropped) input was read.
+        inner = d64(grads[0])[
+            tuple(slice(max(b, 0), max(b, 0) + n + min(b, 0) + min(e, 0)) for n, (b, e) in zip(x.shape, widths))
+        ]
+        dx = np.zeros(x.shape)
+        dx[tuple(slice(-min(b, 0), n + min(e, 0)) for n, (b, e) in zip(x.shape, widths))] = inner
+        return [dx] + [None] * (len(inputs) - 1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
-from .conv import Windows, check_auto_pad, window_view, windows
+from . import Op, OpFormError, d64, f32, register
+from .conv import Windows, check_auto_pad, window_grad, window_view, windows
 
 _FLOAT_OR_INT8 = ("float32", "int8", "uint8")
 
@@ -100,6 +100,20 @@ class MaxPool(_Pool):
             outs.append(self._indices(x, vals, geo, node.attrs["storage_order"]))
         return outs
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        """The gradient goes to each window's maximum (the first, like the Indices output)."""
+        x = inputs[0]
+        if x.dtype.kind != "f":
+            return [None]
+        geo = _geometry(node, x.shape)
+        nd = len(geo.kernel)
+        vals = window_view(x, geo, -np.inf)
+        flat = vals.reshape(vals.shape[: 2 + nd] + (-1,))
+        arg = np.argmax(flat, axis=-1)[..., None]
+        d_view = np.zeros(flat.shape)
+        np.put_along_axis(d_view, arg, d64(grads[0])[..., None], axis=-1)
+        return [window_grad(d_view.reshape(vals.shape), geo)]
+
     @staticmethod
     def _indices(x, vals, geo: Windows, storage_order: int) -> np.ndarray:
         """Flat index into X of each maximum (the first one in window order); padding never wins."""
@@ -157,6 +171,15 @@ class AveragePool(_Pool):
         # A window wholly in the padding averages to 0 (onnxruntime) instead of 0 / 0.
         return [f32(np.divide(total, count, out=np.zeros_like(total), where=count > 0))]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        geo = _geometry(node, x.shape)
+        nd = len(geo.kernel)
+        count = _taps_on_input(geo, bool(node.attrs["count_include_pad"]))
+        share = np.divide(d64(grads[0]), count, out=np.zeros(grads[0].shape), where=count > 0)
+        d_view = np.broadcast_to(share[(Ellipsis,) + (None,) * nd], share.shape + geo.kernel)
+        return [window_grad(d_view, geo)]
+
 
 class _GlobalPool(Op):
     def infer(self, node, types, consts, opset):
@@ -177,6 +200,11 @@ class GlobalAveragePool(_GlobalPool):
         axes = tuple(range(2, x.ndim))
         return [f32(x.astype(np.float64).mean(axis=axes, keepdims=True))]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        count = int(np.prod(x.shape[2:], dtype=np.int64))
+        return [np.broadcast_to(d64(grads[0]) / max(count, 1), x.shape)]
+
 
 @register
 class GlobalMaxPool(_GlobalPool):
@@ -186,3 +214,10 @@ class GlobalMaxPool(_GlobalPool):
         x = inputs[0]
         axes = tuple(range(2, x.ndim))
         return [x.max(axis=axes, keepdims=True)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        flat = x.reshape(x.shape[:2] + (-1,))
+        d = np.zeros(flat.shape)
+        np.put_along_axis(d, np.argmax(flat, axis=-1)[..., None], d64(grads[0]).reshape(x.shape[:2] + (1,)), axis=-1)
+        return [d.reshape(x.shape)]

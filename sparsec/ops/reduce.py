@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, d64, f32, register
 from .tensor import const_input, ints, norm_axes, norm_axis
 
 
@@ -59,6 +59,14 @@ class Reduce(Op):
     def compute(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
+    def _spread(self, node, inputs, grad, opset) -> tuple[np.ndarray, tuple[int, ...]]:
+        """dL/dy broadcast over x's shape (the reduced axes restored), and the axes."""
+        x = inputs[0]
+        value = inputs[1] if opset >= self.axes_input_since and len(inputs) > 1 else None
+        axes = self._axes(node, x.ndim, value, opset)
+        kept = tuple(1 if k in axes else d for k, d in enumerate(x.shape))
+        return np.broadcast_to(d64(grad).reshape(kept), x.shape), axes
+
 
 def _sum(x: np.ndarray, axes) -> np.ndarray:
     # An explicit dtype keeps int32 sums int32 (NumPy would widen them).
@@ -77,10 +85,21 @@ class ReduceSum(Reduce):
     def compute(self, x, axes):
         return _sum(x, axes)
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        if inputs[0].dtype != np.float32:
+            return super().backward(node, inputs, outputs, grads, opset)
+        return [self._spread(node, inputs, grads[0], opset)[0]] + [None] * (len(inputs) - 1)
+
 
 @register
 class ReduceMean(Reduce):
     op_type = "ReduceMean"
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        if inputs[0].dtype != np.float32:
+            return super().backward(node, inputs, outputs, grads, opset)
+        g, axes = self._spread(node, inputs, grads[0], opset)
+        return [g / max(_count(inputs[0], axes), 1)] + [None] * (len(inputs) - 1)
 
     def compute(self, x, axes):
         s, n = _sum(x, axes), _count(x, axes)
@@ -150,6 +169,11 @@ class ReduceSumSquare(Reduce):
 
     def compute(self, x, axes):
         return _sum(x * x, axes)
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        if inputs[0].dtype != np.float32:
+            return super().backward(node, inputs, outputs, grads, opset)
+        return [2.0 * d64(inputs[0]) * self._spread(node, inputs, grads[0], opset)[0]] + [None] * (len(inputs) - 1)
 
 
 @register

@@ -17,6 +17,9 @@ class Relu(Op):
     def reference(self, node, inputs, opset):
         return [f32(np.maximum(inputs[0], np.float32(0)))]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [np.where(inputs[0] > 0, grads[0], 0.0)]
+
     def clamp_range(self, node, consts, opset):
         return 0.0, float("inf")
 

@@ -46,5 +46,8 @@ class Reshape(Op):
     def reference(self, node, inputs, opset):
         return [inputs[0].reshape(target_shape(inputs[0].shape, inputs[1], node.attrs["allowzero"]))]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0].reshape(inputs[0].shape), None]
+
     def lower(self, node, ctx):
         ctx.alias(node, node.inputs[0])

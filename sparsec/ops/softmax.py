@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import TensorType
-from . import Op, OpFormError, f32, register
+from . import Op, OpFormError, d64, f32, register
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -29,6 +29,25 @@ def _apply(fn, x: np.ndarray, axis: int, opset: int) -> np.ndarray:
     return f32(fn(x.reshape(rows, -1), 1).reshape(x.shape))
 
 
+def _rows(x: np.ndarray, axis: int, opset: int) -> tuple[np.ndarray, int]:
+    """x as the op normalizes it: coerced to 2-D before opset 13, per axis from 13."""
+    if opset >= 13:
+        return x, axis
+    return x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1), 1
+
+
+def _softmax_backward(log: bool, node, inputs, grads, opset, axis: int) -> list[np.ndarray]:
+    x = inputs[0]
+    xs, ax = _rows(d64(x), axis, opset)
+    g, _ = _rows(d64(grads[0]), axis, opset)
+    y = _softmax(xs, ax)  # recomputed in float64 rather than read from the float32 output
+    if log:  # d/dx of x - logsumexp(x)
+        dx = g - y * g.sum(axis=ax, keepdims=True)
+    else:
+        dx = y * (g - (g * y).sum(axis=ax, keepdims=True))
+    return [dx.reshape(x.shape)]
+
+
 @register
 class Softmax(Op):
     op_type = "Softmax"
@@ -48,6 +67,9 @@ class Softmax(Op):
     def reference(self, node, inputs, opset):
         x = inputs[0]
         return [_apply(_softmax, x, self.axis(node, x.ndim, opset), opset)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        return _softmax_backward(False, node, inputs, grads, opset, self.axis(node, inputs[0].ndim, opset))
 
     def lower(self, node, ctx):
         shape = ctx.type(node.inputs[0]).shape
@@ -73,3 +95,6 @@ class LogSoftmax(Op):
         x = inputs[0]
         with np.errstate(all="ignore"):  # a row of all -inf gives NaN, as in onnxruntime
             return [_apply(_log_softmax, x, self.axis(node, x.ndim, opset), opset)]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        return _softmax_backward(True, node, inputs, grads, opset, self.axis(node, inputs[0].ndim, opset))

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 
 from ..ir import TensorType
-from . import Op, OpFormError, register
+from . import Op, OpFormError, d64, register, sum_to
 
 _CONST_HINT = "Export with static shapes, or fix the input shapes with input_shapes= so it folds to a constant"
 
@@ -159,6 +159,18 @@ class Gather(Op):
         idx = np.where(idx < 0, idx + data.shape[axis], idx)
         return [np.take(data, idx.astype(np.int64), axis=axis)]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        data, idx = inputs
+        if data.dtype.kind != "f":
+            return super().backward(node, inputs, outputs, grads, opset)
+        axis = norm_axis(node.attrs["axis"], data.ndim)
+        idx = np.where(idx < 0, idx + data.shape[axis], idx).astype(np.int64)
+        # Scatter-add along axis (repeated indices add up): move axis to the front first.
+        d = np.zeros((data.shape[axis],) + data.shape[:axis] + data.shape[axis + 1 :])
+        g = np.moveaxis(d64(grads[0]), tuple(range(axis, axis + idx.ndim)), tuple(range(idx.ndim)))
+        np.add.at(d, idx, g)
+        return [np.moveaxis(d, 0, axis), None]
+
 
 @register
 class GatherElements(Op):
@@ -248,6 +260,12 @@ class Slice(Op):
     def reference(self, node, inputs, opset):
         return [inputs[0][_slices(inputs[0].shape, *self._params(node, inputs, opset))]]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        dx = np.zeros(x.shape)
+        dx[_slices(x.shape, *self._params(node, inputs, opset))] = grads[0]
+        return [dx] + [None] * (len(inputs) - 1)
+
 
 # ------------------------------------------------------------------------------ Shape-valued ops
 def _shape_input(value: np.ndarray | None, what: str) -> tuple[int, ...]:
@@ -316,6 +334,12 @@ class Concat(Op):
         axis = norm_axis(node.attrs["axis"], arrays[0].ndim)
         return [np.concatenate(arrays, axis=axis)]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        arrays = [x for x in inputs if x is not None]
+        axis = norm_axis(node.attrs["axis"], arrays[0].ndim)
+        parts = iter(np.split(d64(grads[0]), np.cumsum([x.shape[axis] for x in arrays])[:-1], axis=axis))
+        return [None if x is None else next(parts) for x in inputs]
+
 
 def _perm(node, rank: int) -> list[int]:
     perm = node.attrs.get("perm")
@@ -338,6 +362,9 @@ class Transpose(Op):
 
     def reference(self, node, inputs, opset):
         return [np.transpose(inputs[0], _perm(node, inputs[0].ndim))]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [np.transpose(grads[0], np.argsort(_perm(node, inputs[0].ndim)))]
 
 
 def _axes_form(node, values, opset: int, since: int) -> list[int] | None:
@@ -386,6 +413,9 @@ class Squeeze(Op):
         x = inputs[0]
         return [x.reshape(_squeezed(x.shape, _axes_form(node, inputs, opset, 13)))]
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0].reshape(inputs[0].shape)] + [None] * (len(inputs) - 1)
+
 
 @register
 class Unsqueeze(Op):
@@ -399,6 +429,9 @@ class Unsqueeze(Op):
     def reference(self, node, inputs, opset):
         x = inputs[0]
         return [x.reshape(_unsqueezed(x.shape, _axes_form(node, inputs, opset, 13)))]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [grads[0].reshape(inputs[0].shape)] + [None] * (len(inputs) - 1)
 
 
 def _expanded(shape, target) -> tuple[int, ...]:
@@ -419,6 +452,9 @@ class Expand(Op):
     def reference(self, node, inputs, opset):
         x = inputs[0]
         return [np.broadcast_to(x, _expanded(x.shape, inputs[1])).copy()]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        return [sum_to(grads[0], inputs[0].shape), None]
 
 
 def _repeats(value, rank: int) -> list[int]:
@@ -486,6 +522,15 @@ class Split(Op):
         bounds = np.cumsum(sizes)[:-1]
         return list(np.split(x, bounds, axis=axis))
 
+    def backward(self, node, inputs, outputs, grads, opset):
+        x = inputs[0]
+        split = inputs[1] if opset >= 13 and len(inputs) > 1 else None
+        axis, sizes = self._sizes(node, x.shape, split, opset)
+        parts = [
+            np.zeros(x.shape[:axis] + (s,) + x.shape[axis + 1 :]) if g is None else d64(g) for g, s in zip(grads, sizes)
+        ]
+        return [np.concatenate(parts, axis=axis)] + [None] * (len(inputs) - 1)
+
 
 @register
 class Range(Op):
@@ -548,6 +593,12 @@ class Cast(Op):
 
     def reference(self, node, inputs, opset):
         return [_cast(inputs[0], self._to(node))]
+
+    def backward(self, node, inputs, outputs, grads, opset):
+        """float -> float passes the gradient; a cast to or from an integer type has none."""
+        if inputs[0].dtype.kind != "f" or np.dtype(self._to(node)).kind != "f":
+            return [None]
+        return [grads[0]]
 
 
 @register
