@@ -150,6 +150,7 @@ def fold_and_infer(
     constants: Mapping[str, np.ndarray],
     opset: int,
     source: str | None,
+    fold: bool = True,
 ) -> tuple[tuple[Node, ...], dict[str, TensorType], dict[str, np.ndarray]]:
     """Infer every node's output types in order, evaluating nodes whose value is already known.
 
@@ -165,10 +166,10 @@ def fold_and_infer(
         try:
             out = op.infer(node, in_types, consts, opset)
             values = None
-            if all(c is not None for i, c in zip(node.inputs, consts) if i):
+            if fold and all(c is not None for i, c in zip(node.inputs, consts) if i):
                 with np.errstate(all="ignore"):
                     values = op.reference(node, consts, opset)
-            elif hasattr(op, "fold"):
+            elif fold and hasattr(op, "fold"):
                 values = op.fold(node, in_types)
         except ops.OpFormError as e:
             raise UnsupportedOperatorError(str(e), file=source, node=node.name, op=node.op, hint=e.hint) from None
@@ -192,24 +193,13 @@ def fold_and_infer(
 
 def infer_types(
     nodes: Sequence[Node],
-    types: dict[str, TensorType],
+    types: Mapping[str, TensorType],
     constants: Mapping[str, np.ndarray],
     opset: int,
     source: str | None,
 ) -> dict[str, TensorType]:
     """Output types of every node (nothing is folded)."""
-    types = dict(types)
-    for node in nodes:
-        in_types = [types.get(i) if i else None for i in node.inputs]
-        consts = [constants.get(i) if i else None for i in node.inputs]
-        try:
-            out = ops.get(node.op).infer(node, in_types, consts, opset)
-        except ops.OpFormError as e:
-            raise UnsupportedOperatorError(str(e), file=source, node=node.name, op=node.op, hint=e.hint) from None
-        for name, t in zip(node.outputs, out):
-            if name:
-                types[name] = t
-    return types
+    return fold_and_infer(nodes, types, constants, opset, source, fold=False)[1]
 
 
 def _check_dtype(value: str, dtype: str, source: str | None, node: str | None, op: str | None) -> None:

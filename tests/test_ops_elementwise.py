@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from models import Builder, single_op
-from test_reference import assert_close, ort_run, rnd
+from test_reference import raises_unsupported, rnd
+from test_reference import check_against_ort as check
 
-import sparsec
 from sparsec import ops
 from sparsec.frontend import load_graph
 from sparsec.ir import Node, TensorType
@@ -19,38 +19,6 @@ from sparsec.reference import run
 
 F32 = np.float32
 I64 = np.int64
-
-
-def check(model, feeds=None, *, seed=0, scale=1.0, tol=1e-5):
-    """Reference vs onnxruntime, any output dtype: floats within ``tol``, the rest exactly."""
-    if feeds is None:
-        inits = {t.name for t in model.graph.initializer}
-        shapes = {
-            vi.name: tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-            for vi in model.graph.input
-            if vi.name not in inits
-        }
-        feeds = {k: rnd(*s, seed=seed + i, scale=scale) for i, (k, s) in enumerate(shapes.items())}
-    graph = load_graph(model)
-    ours = run(graph, feeds)
-    theirs = ort_run(model, feeds)
-    for name, want in theirs.items():
-        got = np.asarray(ours[name])
-        assert graph.types[name] == TensorType(want.shape, str(want.dtype)), f"{name}: inferred {graph.types[name]}"
-        if want.dtype == np.float32:
-            assert_close(got, want, name, tol=tol)
-        else:
-            assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{name}: {got.dtype}{got.shape}"
-            np.testing.assert_array_equal(got, want, err_msg=name)
-    return ours
-
-
-def raises_unsupported(model, *parts):
-    with pytest.raises(sparsec.errors.UnsupportedOperatorError) as info:
-        load_graph(model)
-    msg = str(info.value)
-    for part in ("the_node", *parts):
-        assert part in msg, f"{part!r} missing from: {msg}"
 
 
 SPECIAL = np.array(

@@ -12,7 +12,8 @@ import onnx
 import pytest
 from models import Builder, single_op
 from onnx import TensorProto
-from test_reference import assert_close, ort_run, rnd
+from test_reference import raises_unsupported, rnd
+from test_reference import check_against_ort as check
 
 import sparsec
 from sparsec import ops
@@ -25,36 +26,6 @@ F32, I64, I32 = np.float32, np.int64, np.int32
 
 def i64(*values):
     return np.array(values, dtype=I64)
-
-
-def check(model, feeds=None, seed=0):
-    """Reference vs onnxruntime for every output: float32 within 1e-5, other dtypes exactly."""
-    if feeds is None:
-        inits = {t.name for t in model.graph.initializer}
-        feeds = {
-            vi.name: rnd(*(d.dim_value for d in vi.type.tensor_type.shape.dim), seed=seed + k)
-            for k, vi in enumerate(model.graph.input)
-            if vi.name not in inits
-        }
-    graph = load_graph(model)
-    ours = run(graph, feeds)
-    theirs = ort_run(model, feeds)
-    for name, want in theirs.items():
-        got = np.asarray(ours[name])
-        assert graph.types[name] == TensorType(want.shape, str(want.dtype)), f"{name}: inferred {graph.types[name]}"
-        if want.dtype == F32:
-            assert_close(got, want, name)
-        else:
-            assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{name}: {got.dtype}{got.shape}"
-            np.testing.assert_array_equal(got, want, err_msg=name)
-    return ours
-
-
-def raises_unsupported(model, *parts):
-    with pytest.raises(sparsec.errors.UnsupportedOperatorError) as info:
-        load_graph(model)
-    for part in ("the_node", *parts):
-        assert part in str(info.value), f"{part!r} missing from: {info.value}"
 
 
 def runtime_int(b: Builder, shape) -> str:

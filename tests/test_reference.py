@@ -16,6 +16,7 @@ from models import FORMS, Builder, dense, mlp, random_feeds, single_op
 
 import sparsec
 from sparsec.frontend import load_graph
+from sparsec.ir import TensorType
 from sparsec.passes import run_passes
 from sparsec.reference import run
 
@@ -44,17 +45,32 @@ def assert_close(got: np.ndarray, want: np.ndarray, what: str = "", tol: float =
     assert err[worst] <= tol, f"{what}: error {err[worst]:.3g} at flat index {worst}: {g[worst]!r} vs {w[worst]!r}"
 
 
-def check_against_ort(model, feeds=None, *, seed=0, scale=1.0):
-    """Reference vs onnxruntime on ``model``; returns the reference outputs."""
+def check_against_ort(model, feeds=None, *, seed=0, scale=1.0, tol=TOL):
+    """Reference vs onnxruntime on ``model``: float32 outputs within ``tol``, other dtypes exactly,
+    and the inferred type of every output equal to what onnxruntime produces. Returns ours."""
     feeds = feeds if feeds is not None else random_feeds(model, seed=seed, scale=scale)
     graph = load_graph(model)
     ours = run(graph, feeds)
     theirs = ort_run(model, feeds)
     assert set(ours) == set(theirs)
     for name, want in theirs.items():
-        assert_close(ours[name], want, name)
-        assert graph.types[name].shape == want.shape, f"{name}: inferred {graph.types[name]}, runs as {want.shape}"
+        got = np.asarray(ours[name])
+        assert graph.types[name] == TensorType(want.shape, str(want.dtype)), f"{name}: inferred {graph.types[name]}"
+        if want.dtype == np.float32:
+            assert_close(got, want, name, tol=tol)
+        else:
+            assert (got.dtype, got.shape) == (want.dtype, want.shape), f"{name}: {got.dtype}{got.shape}"
+            np.testing.assert_array_equal(got, want, err_msg=name)
     return ours
+
+
+def raises_unsupported(model, *parts, node="the_node"):
+    """Loading ``model`` raises UnsupportedOperatorError whose message names ``node`` and ``parts``."""
+    with pytest.raises(sparsec.UnsupportedOperatorError) as info:
+        load_graph(model)
+    for part in (node, *parts):
+        assert part in str(info.value), f"{part!r} missing from: {info.value}"
+    return info.value
 
 
 def rnd(*shape, seed=1, scale=1.0):
