@@ -18,7 +18,10 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
         t = graph.types[name]
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), list(t.shape))
 
-    nodes = [helper.make_node(n.op, list(n.inputs), list(n.outputs), name=n.name, **dict(n.attrs)) for n in graph.nodes]
+    nodes = [
+        helper.make_node(n.op, list(n.inputs), list(n.outputs), name=n.name, **_schema_attrs(n, graph.opset))
+        for n in graph.nodes
+    ]
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in sorted(graph.constants.items())]
     g = helper.make_graph(
         nodes, graph.name, [value_info(i) for i in graph.inputs], [value_info(o) for o in graph.outputs], inits
@@ -30,3 +33,10 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
 
 def save(graph: Graph, path: str | os.PathLike[str]) -> None:
     onnx.save(to_onnx(graph), os.fspath(path))
+
+
+def _schema_attrs(node, opset: int) -> dict:
+    """The node's attributes that its op's schema at ``opset`` defines: the IR fills defaults
+    for every opset an op class covers (e.g. Reshape's allowzero), which older schemas reject."""
+    known = onnx.defs.get_schema(node.op, opset).attributes
+    return {k: v for k, v in node.attrs.items() if k in known}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper, shape_inference
+from onnx import helper, numpy_helper
 
 from . import ops
 from .errors import GraphError, ModelLoadError, ShapeError, UnsupportedOperatorError
@@ -62,14 +62,7 @@ def load_graph(
     # Unsupported ops first: their names matter more than a shape inference failure they cause.
     _check_supported(_needed_nodes(list(graph.node), wanted), graph, source)
     _keep_only(proto, wanted)
-    try:
-        proto = shape_inference.infer_shapes(proto, strict_mode=True)
-    except Exception as e:  # onnx raises several types here
-        raise ShapeError(
-            f"ONNX shape inference failed: {str(e).strip().splitlines()[0]}",
-            file=source,
-            hint="Check the input shapes (input_shapes=) and the opset",
-        ) from None
+    # No onnx.shape_inference: it is wrong in corners (e.g. MaxPool ceil_mode); the ops decide types.
     graph = proto.graph
 
     inputs = tuple(i.name for i in graph.input if i.name not in constants)
@@ -132,7 +125,7 @@ def _check_supported(nodes: list, graph: onnx.GraphProto, source: str) -> None:
                 file=source,
                 node=name,
                 op=nproto.op_type,
-                hint=_pick_outputs_hint(graph),
+                hint=_pick_outputs_hint(graph, nproto),
             )
         if nproto.op_type != "Constant" and nproto.op_type not in ops.REGISTRY:
             raise UnsupportedOperatorError(
@@ -376,8 +369,12 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
-def _pick_outputs_hint(graph: onnx.GraphProto) -> str:
+def _pick_outputs_hint(graph: onnx.GraphProto, node: onnx.NodeProto) -> str:
+    """Suggest stopping where the foreign op starts: at the values it reads that ONNX ops produce."""
+    onnx_made = {o for n in graph.node if n.domain in _ONNX_DOMAINS for o in n.output}
+    before = [i for i in node.input if i in onnx_made]
+    where = f"e.g. outputs={before} (what this node reads); " if before else ""
     return (
-        "Keep only the outputs you need with outputs=[...] (CLI --outputs); model outputs: "
-        f"{[o.name for o in graph.output]}"
+        f"Keep only the outputs you need with outputs=[...] (CLI --outputs), {where}"
+        f"model outputs: {[o.name for o in graph.output]}"
     )

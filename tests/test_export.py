@@ -6,6 +6,7 @@ import pytest
 
 import sparsec
 from conftest import DIGITS, ort_session
+from test_exported_models import DATA, FIXTURES
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.9])
@@ -24,3 +25,18 @@ def test_saved_model_matches_reference_in_onnxruntime(tmp_path, sparsity):
         np.testing.assert_array_equal(reloaded.weights()[name], w)
     if sparsity:
         assert all(np.count_nonzero(w) <= 0.1 * w.size + 1 for w in reloaded.weights().values())
+
+
+@pytest.mark.parametrize("simplify", [False, True], ids=["raw", "simplified"])
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_exported_fixtures_round_trip_through_save(tmp_path, name, simplify):
+    """Every fixture, as loaded (BatchNormalization, Reshape, Clip, ... at their opsets), saves as valid ONNX."""
+    outputs, _ = FIXTURES[name]
+    m = sparsec.load(DATA / f"{name}.onnx", outputs=outputs, simplify=simplify)
+    path = tmp_path / "saved.onnx"
+    sparsec.save(m, path)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto, full_check=True)
+    x = np.random.default_rng(1).standard_normal(m.input_shape).astype(np.float32)
+    got = ort_session(proto).run([m.output_name], {m.input_name: x})[0]
+    np.testing.assert_allclose(got, m.reference(x), rtol=1e-5, atol=1e-5)
