@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import onnx
@@ -17,12 +18,86 @@ from .passes import run_passes
 from .passes.layers import layers
 
 
+class Report(tuple):
+    """What the last optimization did: one dict per layer (a tuple of rows) and ``summary``.
+
+    ``str(report)`` is the per-layer table the CLI prints.
+    """
+
+    summary: Mapping[str, object]
+
+    def __new__(cls, rows: Iterable[dict] = (), summary: Mapping[str, object] | None = None) -> Report:
+        self = super().__new__(cls, rows)
+        self.summary = MappingProxyType(dict(summary or {}))
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (Report, (tuple(self), dict(self.summary)))
+
+    def table(self) -> str:
+        """The rows as a fixed-width table, then the summary's main numbers."""
+        if not self:
+            return "(no layers)"
+        lines = [
+            f"{'layer':30} {'shape before':>14} {'shape after':>14} {'nonzeros':>17} {'sparsity':>8} "
+            f"{'removed':>7} {'clipped':>7}  note"
+        ]
+        for r in self:
+            shape0 = "x".join(map(str, r.get("shape_before") or r.get("shape") or [])) or "-"
+            shape1 = "x".join(map(str, r.get("shape") or [])) or "-"
+            nz = f"{r['nonzeros_before']}->{r['nonzeros']}" if "nonzeros_before" in r else ""
+            sp = f"{r['sparsity']:.1%}" if r.get("sparsity") is not None else "-"
+            removed = r.get("removed", "")
+            clipped = r.get("clipped_weights", 0) + r.get("clipped_biases", 0) if "clipped_weights" in r else ""
+            note = (
+                f"removed ({r.get('candidate', 'identity')})"
+                if r.get("removed_layer")
+                else r.get("skipped", "") or (f"limit {r['limit']:.4g}" if r.get("limit") is not None else "")
+            )
+            name = r["layer"] if len(r["layer"]) <= 30 else "..." + r["layer"][-27:]
+            lines.append(
+                f"{name:30} {shape0:>14} {shape1:>14} {nz:>17} {sp:>8} {removed!s:>7} {clipped!s:>7}  {note}".rstrip()
+            )
+        s = self.summary
+        if "nonzeros" in s:
+            lines.append(
+                f"weights: {s['nonzeros_before']} -> {s['nonzeros']} nonzero ({s['compression']:.2f}x fewer), "
+                f"parameters {s['params_before']} -> {s['params']}"
+            )
+        if "criterion" in s:
+            lines.append(
+                f"{s['granularity']} pruning, criterion {s['criterion']}, scope {s['scope']}, "
+                f"schedule {s['schedule']}; importance from {s['importance']}"
+            )
+        if s.get("removed_layers"):
+            lines.append(f"removed layers: {', '.join(s['removed_layers'])}")
+        for k, on in (("accuracy", "the data"), ("loss", "the data"), ("val_accuracy", "validation")):
+            if f"{k}_before" in s and f"{k}_after" in s:
+                lines.append(f"{k.removeprefix('val_')} on {on}: {s[f'{k}_before']:.4f} -> {s[f'{k}_after']:.4f}")
+        if "output_change_max" in s:
+            lines.append(
+                f"output change on {s['samples']} samples: max {s['output_change_max']:.4g}, "
+                f"mean {s['output_change_mean']:.4g}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
 @dataclass(frozen=True)
 class Model:
-    """A loaded (and possibly pruned) model. Immutable: optimizations return new Models."""
+    """A loaded (and possibly pruned) model. Immutable: optimizations return new Models.
+
+    ``report`` (a Report: per-layer rows and a ``summary``) describes the last optimization.
+    """
 
     graph: Graph
-    report: tuple[dict, ...] = field(default=())
+    report: Report = field(default_factory=Report)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.report, Report):
+            object.__setattr__(self, "report", Report(self.report))
 
     @property
     def name(self) -> str:
@@ -48,7 +123,7 @@ class Model:
         return [layer.name for layer in layers(self.graph)]
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Layer name -> weight matrix (read-only), as stored after simplification."""
+        """Layer name -> weight (read-only), as stored after simplification: Gemm [out, in], Conv [M, C/g, k...]."""
         return {layer.name: self.graph.constants[layer.weight] for layer in layers(self.graph)}
 
     def reference(self, x: np.ndarray) -> np.ndarray:
