@@ -193,7 +193,29 @@ def prune(
     seed: int = 0,
     compensate: bool = False,
 ) -> Model:
-    """See ``sparsec.prune``."""
+    """Prune ``model``; returns a new Model (``model`` is untouched) whose ``report`` has one row
+    per layer and a ``summary``.
+
+    How much: ``sparsity`` (fraction of zeros in [0, 1), one value or {layer: value}),
+    ``threshold`` (prune what scores below it) or, for neurons/layers, ``keep_ratio`` (fraction kept).
+
+    ``granularity``: "weight" (single weights), "block" (``block``-shaped blocks of the
+    [out][in] weight matrix, e.g. (1, 4)), "connection" (|w_ij|·mean|a_j| from data), "neuron"
+    or "channel" (remove whole output neurons/channels and the consumers' matching inputs), "layer"
+    (replace removable layers by the identity).
+
+    ``criterion``: "magnitude", "random" (the baseline), "activation", "gradient", "taylor"; for
+    neurons/layers also "l1", "l2", "contribution", "dead", "entropy". All but magnitude, l1, l2
+    and random need ``data``: (x,), (x, y) or an .npz path with x (and y). With labels y the
+    summary has the accuracy before and after.
+
+    ``scope="global"`` ranks all layers together. ``exclude``, ``skip_first``, ``skip_last``
+    leave layers alone. ``finetune``: options for sparsec.train.finetune (epochs, lr, batch_size,
+    optimizer, momentum, l1, l2, clip_value, clip_norm, range_limit, validation, ...) run after
+    each pruning step on ``data``; ``schedule``: "oneshot", "iterative" (``steps`` equal steps) or
+    "gradual" (Zhu & Gupta: s_t = s·(1 - (1 - t/steps)^3)). ``compensate`` (neurons, with data)
+    adds each removed neuron's mean output to its consumers' biases instead of dropping it.
+    """
     graph = model.graph
     found = layers(graph)
     names = [layer.name for layer in found]
@@ -600,7 +622,9 @@ def range_limit(
     percentile: float | str | Mapping[str, float] | None = None,
     data: Any = None,
 ) -> Model:
-    """See ``sparsec.range_limit``."""
+    """Clamp every layer's weights and biases into [-r, r]: r = ``limit`` (or {layer: r}), or per
+    layer the ``percentile`` of its nonzero |w|. With ``data`` the report's summary has the
+    output change it caused."""
     graph = model.graph
     new, rows = _range_limit(graph, limit, percentile=percentile)
     summary: dict[str, Any] = {"limit": limit} if percentile is None else {"percentile": percentile}
