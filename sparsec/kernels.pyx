@@ -13,6 +13,14 @@ the result's shape; it is filled and returned. Only the elementwise kernels (``v
 ``vadd``, ``clamp``, ``relu``, ``softmax``) accept an ``out`` that is the input itself;
 any other overlap between ``out`` and an input is rejected.
 
+``isa`` picks the kernel variant: ``"scalar"`` (portable C99, the reference; the default)
+or ``"avx2"`` (AVX2+FMA, x86-64), per family as listed in ``sparsec.codegen.kernels.KERNELS``.
+An ISA this build or this CPU lacks raises ``RuntimeError`` (checked with
+``__builtin_cpu_supports``, so an AVX2 kernel never runs on a CPU without it); an ISA the
+family has no kernel for raises ``ValueError``. ``available_isas()`` lists the usable ones.
+The avx2 gemm/spmm reassociate sums (match scalar within float32 rounding); the elementwise
+avx2 kernels are bit-identical to scalar.
+
 Fused clamp (``ymin``/``ymax``): ``v = ymin if v < ymin else v`` then
 ``v = ymax if v > ymax else v``, so NaN propagates; the defaults (-inf, inf) mean no clamp.
 The bounds must not be NaN and ``ymin <= ymax``.
@@ -25,7 +33,9 @@ import numpy as np
 
 cnp.import_array()
 
-__all__ = ["gemm", "spmm", "vbias", "vadd", "clamp", "relu", "softmax"]
+from sparsec.codegen.kernels import KERNELS
+
+__all__ = ["gemm", "spmm", "vbias", "vadd", "clamp", "relu", "softmax", "available_isas", "isa_supported"]
 
 
 cdef extern from "sparsec/kernels.h" nogil:
@@ -52,6 +62,100 @@ cdef extern from "sparsec/kernels.h" nogil:
     void sparsec_f32_clamp_ukernel__scalar(
         size_t n, const float *x, float *y, float ymin, float ymax)
     void sparsec_f32_softmax_ukernel__scalar(size_t m, size_t n, const float *x, float *y)
+    void sparsec_f32_gemm_minmax_ukernel__avx2(
+        size_t m, size_t n, size_t k, const float *x, const float *w, const float *bias,
+        float *y, float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x1_u8__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x1_u16__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x1_i32__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_vbias_minmax_ukernel__avx2(
+        size_t m, size_t n, const float *x, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_vadd_minmax_ukernel__avx2(
+        size_t n, const float *a, const float *b, float *y, float ymin, float ymax)
+    void sparsec_f32_clamp_ukernel__avx2(
+        size_t n, const float *x, float *y, float ymin, float ymax)
+
+
+# The AVX2 kernels are linked only on x86-64 (setup.py); elsewhere their names alias the
+# scalar ones so this module still links, and _use_avx2() refuses them before any call.
+cdef extern from *:
+    """
+    #if defined(__x86_64__)
+    #define SPARSEC_BUILT_AVX2 1
+    static int sparsec_cpu_has_avx2_fma(void) {
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #else
+    #define SPARSEC_BUILT_AVX2 0
+    static int sparsec_cpu_has_avx2_fma(void) { return 0; }
+    #define sparsec_f32_gemm_minmax_ukernel__avx2 sparsec_f32_gemm_minmax_ukernel__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_1x1_u8__avx2 sparsec_f32_spmm_minmax_ukernel_1x1_u8__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_1x1_u16__avx2 sparsec_f32_spmm_minmax_ukernel_1x1_u16__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_1x1_i32__avx2 sparsec_f32_spmm_minmax_ukernel_1x1_i32__scalar
+    #define sparsec_f32_vbias_minmax_ukernel__avx2 sparsec_f32_vbias_minmax_ukernel__scalar
+    #define sparsec_f32_vadd_minmax_ukernel__avx2 sparsec_f32_vadd_minmax_ukernel__scalar
+    #define sparsec_f32_clamp_ukernel__avx2 sparsec_f32_clamp_ukernel__scalar
+    #endif
+    """
+    int SPARSEC_BUILT_AVX2
+    int sparsec_cpu_has_avx2_fma() nogil
+
+
+# Test hook (_pretend_cpu_lacks_avx2): behave as on a CPU without AVX2/FMA.
+cdef bint _pretend_no_avx2 = False
+
+
+def _pretend_cpu_lacks_avx2(bint flag):
+    """Tests only: make isa='avx2' fail as it would on a CPU without AVX2/FMA."""
+    global _pretend_no_avx2
+    _pretend_no_avx2 = flag
+
+
+#: ISAs compiled into this module (the CPU may still lack some: see available_isas()).
+BUILT_ISAS = ("scalar", "avx2") if SPARSEC_BUILT_AVX2 else ("scalar",)
+
+
+def isa_supported(str isa):
+    """True when `isa` is compiled in and this CPU can run it."""
+    if isa == "scalar":
+        return True
+    if isa == "avx2":
+        return bool(SPARSEC_BUILT_AVX2) and bool(sparsec_cpu_has_avx2_fma()) and not _pretend_no_avx2
+    return False
+
+
+def available_isas():
+    """ISAs usable on this machine, best last (scalar first, as the reference)."""
+    return tuple(isa for isa in BUILT_ISAS if isa_supported(isa))
+
+
+cdef bint _use_avx2(str K, str family, object isa) except -1:
+    """False for scalar, True for avx2 when usable; else a clear error (never SIGILL)."""
+    if isa == "scalar":
+        return False
+    have = KERNELS[family].isas
+    if isa not in have:
+        raise ValueError(f"{K}: no {isa!r} kernel for {family}; it has {', '.join(have)}")
+    if isa == "avx2":
+        if not SPARSEC_BUILT_AVX2:
+            raise RuntimeError(f"{K}: isa='avx2' is not built into sparsec.kernels on this "
+                               "platform (x86-64 only); use isa='scalar'")
+        if _pretend_no_avx2 or not sparsec_cpu_has_avx2_fma():
+            raise RuntimeError(f"{K}: isa='avx2' needs a CPU with AVX2 and FMA, and this one "
+                               "lacks them; use isa='scalar'")
+        return True
+    raise RuntimeError(f"{K}: isa={isa!r} is not built into sparsec.kernels")
 
 
 ctypedef fused index_t:
@@ -181,7 +285,7 @@ cdef const float *_optional_f32(object a):
     return &view[0]
 
 
-def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
+def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None, isa="scalar"):
     """Dense ``clamp(x @ w.T + bias, ymin, ymax)``.
 
     x: float32 [m, k]; w: float32 [n, k] (output-major, like torch Linear or ONNX Gemm with
@@ -189,6 +293,7 @@ def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
     not overlap any input).
     """
     cdef str K = "gemm"
+    cdef bint avx2 = _use_avx2(K, "f32-gemm", isa)
     _f32(K, "x", x, 2)
     _f32(K, "w", w, 2)
     if bias is not None:
@@ -214,13 +319,18 @@ def gemm(x, w, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
     cdef const float *bp = _optional_f32(bias)
     cdef float flo = lo, fhi = hi
     with nogil:
-        sparsec_f32_gemm_minmax_ukernel__scalar(
-            <size_t>xv.shape[0], <size_t>wv.shape[0], <size_t>xv.shape[1],
-            &xv[0, 0], &wv[0, 0], bp, &yv[0, 0], flo, fhi)
+        if avx2:
+            sparsec_f32_gemm_minmax_ukernel__avx2(
+                <size_t>xv.shape[0], <size_t>wv.shape[0], <size_t>xv.shape[1],
+                &xv[0, 0], &wv[0, 0], bp, &yv[0, 0], flo, fhi)
+        else:
+            sparsec_f32_gemm_minmax_ukernel__scalar(
+                <size_t>xv.shape[0], <size_t>wv.shape[0], <size_t>xv.shape[1],
+                &xv[0, 0], &wv[0, 0], bp, &yv[0, 0], flo, fhi)
     return out
 
 
-def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=None):
+def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=None, isa="scalar"):
     """Sparse ``clamp(x @ W.T + bias, ymin, ymax)`` with W [n, k] given as CSR.
 
     x: float32 [m, k]; indptr: uint32 [n + 1] (starts at 0, non-decreasing, ends at nnz);
@@ -229,6 +339,7 @@ def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=N
     given; it must not overlap any input).
     """
     cdef str K = "spmm"
+    cdef bint avx2 = _use_avx2(K, "f32-spmm-i32", isa)
     _f32(K, "x", x, 2)
     _array(K, "indptr", indptr, _U32, 1)
     if not isinstance(indices, np.ndarray):
@@ -306,7 +417,17 @@ def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=N
     cdef size_t cm = <size_t>m, cn = <size_t>n, ck = <size_t>k
     cdef float flo = lo, fhi = hi
     with nogil:
-        if itype == 8:
+        if avx2:
+            if itype == 8:
+                sparsec_f32_spmm_minmax_ukernel_1x1_u8__avx2(
+                    cm, cn, ck, &xv[0, 0], &pv[0], &iv8[0], &vv[0], bp, &yv[0, 0], flo, fhi)
+            elif itype == 16:
+                sparsec_f32_spmm_minmax_ukernel_1x1_u16__avx2(
+                    cm, cn, ck, &xv[0, 0], &pv[0], &iv16[0], &vv[0], bp, &yv[0, 0], flo, fhi)
+            else:
+                sparsec_f32_spmm_minmax_ukernel_1x1_i32__avx2(
+                    cm, cn, ck, &xv[0, 0], &pv[0], &iv32[0], &vv[0], bp, &yv[0, 0], flo, fhi)
+        elif itype == 8:
             sparsec_f32_spmm_minmax_ukernel_1x1_u8__scalar(
                 cm, cn, ck, &xv[0, 0], &pv[0], &iv8[0], &vv[0], bp, &yv[0, 0], flo, fhi)
         elif itype == 16:
@@ -318,12 +439,13 @@ def spmm(x, indptr, indices, values, bias=None, ymin=-np.inf, ymax=np.inf, out=N
     return out
 
 
-def vbias(x, bias, ymin=-np.inf, ymax=np.inf, out=None):
+def vbias(x, bias, ymin=-np.inf, ymax=np.inf, out=None, isa="scalar"):
     """``clamp(x + bias, ymin, ymax)`` with x float32 [m, n] and bias float32 [n].
 
     ``out`` may be ``x`` itself (in place) but must not overlap ``bias``.
     """
     cdef str K = "vbias"
+    cdef bint avx2 = _use_avx2(K, "f32-vbias", isa)
     _f32(K, "x", x, 2)
     _f32(K, "bias", bias, 1)
     lo, hi = _bounds(K, ymin, ymax)
@@ -340,17 +462,22 @@ def vbias(x, bias, ymin=-np.inf, ymax=np.inf, out=None):
     cdef float[:, ::1] yv = out
     cdef float flo = lo, fhi = hi
     with nogil:
-        sparsec_f32_vbias_minmax_ukernel__scalar(
-            <size_t>xv.shape[0], <size_t>xv.shape[1], &xv[0, 0], &bv[0], &yv[0, 0], flo, fhi)
+        if avx2:
+            sparsec_f32_vbias_minmax_ukernel__avx2(
+                <size_t>xv.shape[0], <size_t>xv.shape[1], &xv[0, 0], &bv[0], &yv[0, 0], flo, fhi)
+        else:
+            sparsec_f32_vbias_minmax_ukernel__scalar(
+                <size_t>xv.shape[0], <size_t>xv.shape[1], &xv[0, 0], &bv[0], &yv[0, 0], flo, fhi)
     return out
 
 
-def vadd(a, b, ymin=-np.inf, ymax=np.inf, out=None):
+def vadd(a, b, ymin=-np.inf, ymax=np.inf, out=None, isa="scalar"):
     """Elementwise ``clamp(a + b, ymin, ymax)``; a and b float32 of the same shape (any ndim).
 
     No broadcasting. ``out`` may be ``a`` or ``b`` itself (in place).
     """
     cdef str K = "vadd"
+    cdef bint avx2 = _use_avx2(K, "f32-vadd", isa)
     _f32(K, "a", a, -1)
     _f32(K, "b", b, -1)
     lo, hi = _bounds(K, ymin, ymax)
@@ -366,28 +493,33 @@ def vadd(a, b, ymin=-np.inf, ymax=np.inf, out=None):
     cdef float[::1] yv = out.reshape(-1)
     cdef float flo = lo, fhi = hi
     with nogil:
-        sparsec_f32_vadd_minmax_ukernel__scalar(
-            <size_t>av.shape[0], &av[0], &bv[0], &yv[0], flo, fhi)
+        if avx2:
+            sparsec_f32_vadd_minmax_ukernel__avx2(
+                <size_t>av.shape[0], &av[0], &bv[0], &yv[0], flo, fhi)
+        else:
+            sparsec_f32_vadd_minmax_ukernel__scalar(
+                <size_t>av.shape[0], &av[0], &bv[0], &yv[0], flo, fhi)
     return out
 
 
-def clamp(x, ymin, ymax, out=None):
+def clamp(x, ymin, ymax, out=None, isa="scalar"):
     """Elementwise ``clamp(x, ymin, ymax)`` for float32 x of any shape; NaN stays NaN.
 
     ``out`` may be ``x`` itself (in place).
     """
-    return _clamp("clamp", x, ymin, ymax, out)
+    return _clamp("clamp", x, ymin, ymax, out, isa)
 
 
-def relu(x, out=None):
+def relu(x, out=None, isa="scalar"):
     """Elementwise ``max(x, 0)`` as ``clamp(x, 0, inf)``; NaN stays NaN, -0.0 stays -0.0.
 
     ``out`` may be ``x`` itself (in place).
     """
-    return _clamp("relu", x, 0.0, np.inf, out)
+    return _clamp("relu", x, 0.0, np.inf, out, isa)
 
 
-cdef object _clamp(str K, object x, object ymin, object ymax, object out):
+cdef object _clamp(str K, object x, object ymin, object ymax, object out, object isa):
+    cdef bint avx2 = _use_avx2(K, "f32-clamp", isa)
     _f32(K, "x", x, -1)
     lo, hi = _bounds(K, ymin, ymax)
     out = _out(K, out, x.shape)
@@ -397,16 +529,20 @@ cdef object _clamp(str K, object x, object ymin, object ymax, object out):
     cdef float[::1] yv = out.reshape(-1)
     cdef float flo = lo, fhi = hi
     with nogil:
-        sparsec_f32_clamp_ukernel__scalar(<size_t>xv.shape[0], &xv[0], &yv[0], flo, fhi)
+        if avx2:
+            sparsec_f32_clamp_ukernel__avx2(<size_t>xv.shape[0], &xv[0], &yv[0], flo, fhi)
+        else:
+            sparsec_f32_clamp_ukernel__scalar(<size_t>xv.shape[0], &xv[0], &yv[0], flo, fhi)
     return out
 
 
-def softmax(x, out=None):
+def softmax(x, out=None, isa="scalar"):
     """Softmax over the last axis of float32 x [m, n] (ONNX Softmax, axis=-1).
 
     Numerically stable (subtracts each row's max). ``out`` may be ``x`` itself (in place).
     """
     cdef str K = "softmax"
+    _use_avx2(K, "f32-softmax", isa)  # scalar only: any other ISA raises
     _f32(K, "x", x, 2)
     out = _out(K, out, x.shape)
     _check_out_overlap(K, out, x, "x", True)

@@ -176,6 +176,39 @@ void sparsec_f32_clamp_ukernel__scalar(size_t n, const float *x, float *y, float
  */
 void sparsec_f32_softmax_ukernel__scalar(size_t m, size_t n, const float *x, float *y);
 
+/*
+ * AVX2 + FMA (x86-64) variants: same contracts as the scalar kernels above, same arguments.
+ * Their definitions carry __attribute__((target("avx2,fma"))), so the sources build on any
+ * x86-64 compiler command line (sparsec passes -mavx2 -mfma where it knows the ISA); call them
+ * only on a CPU that has both features (sparsec checks with __builtin_cpu_supports).
+ * Only float (4-byte) alignment is required.
+ * vbias, vadd and clamp give the scalar kernel's results bit for bit (NaN included); gemm and
+ * spmm reassociate their sums (several partial sums per output, added at the end), so they
+ * match the scalar kernel within float32 rounding. The clamp propagates NaN exactly as above.
+ * spmm with m >= 8 and k <= 1024 transposes 8 rows of x into a 32 KiB stack panel.
+ */
+void sparsec_f32_gemm_minmax_ukernel__avx2(size_t m, size_t n, size_t k, const float *x,
+                                           const float *w, const float *bias, float *y,
+                                           float ymin, float ymax);
+void sparsec_f32_spmm_minmax_ukernel_1x1_u8__avx2(size_t m, size_t n, size_t k, const float *x,
+                                                  const uint32_t *indptr, const uint8_t *indices,
+                                                  const float *values, const float *bias, float *y,
+                                                  float ymin, float ymax);
+void sparsec_f32_spmm_minmax_ukernel_1x1_u16__avx2(size_t m, size_t n, size_t k, const float *x,
+                                                   const uint32_t *indptr,
+                                                   const uint16_t *indices, const float *values,
+                                                   const float *bias, float *y, float ymin,
+                                                   float ymax);
+void sparsec_f32_spmm_minmax_ukernel_1x1_i32__avx2(size_t m, size_t n, size_t k, const float *x,
+                                                   const uint32_t *indptr, const int32_t *indices,
+                                                   const float *values, const float *bias, float *y,
+                                                   float ymin, float ymax);
+void sparsec_f32_vbias_minmax_ukernel__avx2(size_t m, size_t n, const float *x, const float *bias,
+                                            float *y, float ymin, float ymax);
+void sparsec_f32_vadd_minmax_ukernel__avx2(size_t n, const float *a, const float *b, float *y,
+                                           float ymin, float ymax);
+void sparsec_f32_clamp_ukernel__avx2(size_t n, const float *x, float *y, float ymin, float ymax);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
