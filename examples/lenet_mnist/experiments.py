@@ -438,11 +438,12 @@ def report(lab: Lab, args: argparse.Namespace, r: dict) -> str:
     )
     table(["criterion", *levels_header(levels), "beats random"], "l" + "r" * len(levels) + "l", body)
     emit(
-        "Gradient and Taylor importance depend on the calibration images and their labels. The loss of a "
-        "98%-accurate model is dominated by its few misclassified images, so with the true labels the batch "
-        "gradients mostly measure those; without labels (sparsec then uses the model's own predictions) "
-        "they measure how sensitive the model's own decisions are. On training images the model has fit "
-        "(loss ≈ 0.004) they are tiny and noisy:"
+        "Gradient and Taylor importance depend on the calibration images. The loss of a 98%-accurate model "
+        "is dominated by its few misclassified images, so gradients taken with the true labels mostly measure "
+        "those and ranked weights worse than random at 80-90%; sparsec therefore always differentiates the "
+        "loss against the model's own predictions (how sensitive its decisions are), and the labelled and "
+        "unlabelled rows below agree. On training images the model has fit (loss ≈ 0.004) gradients are "
+        "tiny and noisy:"
     )
     emit("")
     body = [[s["criterion"], s["calibration"], *(pct(s["acc"][x]) for x in levels)] for s in r["sensitivity"]]
