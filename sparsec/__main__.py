@@ -45,33 +45,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"sparsec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser(
+    c = _command(
+        sub,
         "compile",
-        help="write the C project for a model",
-        description="Load MODEL, optionally prune and range-limit it, and write the C project to "
+        "write the C project for a model",
+        "Load MODEL, optionally prune and range-limit it, and write the C project to "
         "OUT_DIR (atomically: a failure leaves no partial folder and keeps an old one).",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EXAMPLES,
+        ("OUT_DIR", "folder to write the project to"),
     )
-    c.add_argument("model", help="the .onnx file")
-    c.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write the project to")
-    _prune_options(c)
     c.add_argument("--target", default="host", help="target name (default: host)")
     c.add_argument("--name", default=None, help="C symbol prefix (default: the model file name)")
     _load_options(c)
-    q = sub.add_parser(
+    q = _command(
+        sub,
         "prune",
-        help="prune (and fine-tune) a model and write it back as ONNX",
-        description="Load MODEL, prune it (optionally with data-driven importance, fine-tuning and range "
+        "prune (and fine-tune) a model and write it back as ONNX",
+        "Load MODEL, prune it (optionally with data-driven importance, fine-tuning and range "
         "limiting), write the result as a valid ONNX file and print the per-layer report.",
-        epilog=PRUNE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        PRUNE_EXAMPLES,
+        ("PRUNED.onnx", "the ONNX file to write"),
     )
-    q.add_argument("model", help="the .onnx file")
-    q.add_argument("-o", "--output", required=True, metavar="PRUNED.onnx", help="the ONNX file to write")
-    _prune_options(q)
     _load_options(q)
     return p
+
+
+def _command(sub, name: str, help: str, description: str, epilog: str, output: tuple[str, str]):
+    """A subcommand that reads MODEL, writes -o OUTPUT and takes the pruning options."""
+    c = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("model", help="the .onnx file")
+    c.add_argument("-o", "--output", required=True, metavar=output[0], help=output[1])
+    _prune_options(c)
+    return c
 
 
 def _load_options(c: argparse.ArgumentParser) -> None:

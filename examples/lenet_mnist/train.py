@@ -15,52 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from mlp_onnx import export  # noqa: E402
+
 HIDDEN = (300, 100)
 EPOCHS = 20
 MODEL_NAME = "lenet_300_100.onnx"
-
-
-def export(coefs: list[np.ndarray], intercepts: list[np.ndarray], path: Path) -> None:
-    nodes, inits = [], []
-    x = "input"
-    for i, (w, b) in enumerate(zip(coefs, intercepts), start=1):
-        inits += [
-            numpy_helper.from_array(np.asarray(w, np.float32), f"fc{i}.weight"),
-            numpy_helper.from_array(np.asarray(b, np.float32), f"fc{i}.bias"),
-        ]
-        nodes += [
-            helper.make_node("MatMul", [x, f"fc{i}.weight"], [f"/fc{i}/MatMul_output_0"], name=f"/fc{i}/MatMul"),
-            helper.make_node(
-                "Add", [f"/fc{i}/MatMul_output_0", f"fc{i}.bias"], [f"/fc{i}/Add_output_0"], name=f"/fc{i}/Add"
-            ),
-        ]
-        x = f"/fc{i}/Add_output_0"
-        if i < len(coefs):
-            nodes.append(helper.make_node("Relu", [x], [f"/act{i}/Relu_output_0"], name=f"/act{i}/Relu"))
-            x = f"/act{i}/Relu_output_0"
-    nodes.append(helper.make_node("Softmax", [x], ["probabilities"], name="/softmax/Softmax", axis=-1))
-    graph = helper.make_graph(
-        nodes,
-        "lenet_300_100",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 784])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 10])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="sparsec-example")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.onnx")
-    onnx.save(model, tmp)
-    tmp.replace(path)
 
 
 def train(path: Path, epochs: int = EPOCHS) -> dict:

@@ -196,8 +196,18 @@ def _group(attrs) -> int:
     return g
 
 
+class _ConvAttributes(Op):
+    """Attribute checks Conv and ConvTranspose share: auto_pad and a positive group."""
+
+    def attributes(self, attrs, opset):
+        out = super().attributes(attrs, opset)
+        check_auto_pad(out)
+        _group(out)
+        return out
+
+
 @register
-class Conv(Op):
+class Conv(_ConvAttributes):
     op_type = "Conv"
     defaults = {
         "auto_pad": "NOTSET",
@@ -207,12 +217,6 @@ class Conv(Op):
         "pads": None,
         "strides": None,
     }
-
-    def attributes(self, attrs, opset):
-        out = super().attributes(attrs, opset)
-        check_auto_pad(out)
-        _group(out)
-        return out
 
     def geometry(self, attrs, x_shape, w_shape) -> Windows:
         g = _group(attrs)
@@ -282,7 +286,7 @@ class _Transposed:
 
 
 @register
-class ConvTranspose(Op):
+class ConvTranspose(_ConvAttributes):
     op_type = "ConvTranspose"
     defaults = {
         "auto_pad": "NOTSET",
@@ -294,12 +298,6 @@ class ConvTranspose(Op):
         "pads": None,
         "strides": None,
     }
-
-    def attributes(self, attrs, opset):
-        out = super().attributes(attrs, opset)
-        check_auto_pad(out)
-        _group(out)
-        return out
 
     def geometry(self, attrs, x_shape, w_shape) -> _Transposed:
         g = _group(attrs)
