@@ -126,6 +126,7 @@ def collect_stats(
         means: dict[str, np.ndarray] = {}
         outs: dict[str, list[np.ndarray]] = {}
         signed: dict[str, list[np.ndarray]] = {}
+        pre: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(x), 256):
             values = forward(graph, x[start : start + 256], keep_all=True)
             for layer in found:
@@ -138,10 +139,14 @@ def collect_stats(
                     a = _per_unit(graph, values[v], v, unit_axis(graph, layer))
                     outs.setdefault(layer.name, []).append(np.abs(a).mean(axis=2))
                     signed.setdefault(layer.name, []).append(a.mean(axis=2))
+                    z = graph.node(layer.name).outputs[0]
+                    z_units = _per_unit(graph, values[z], z, unit_axis(graph, layer))
+                    pre.setdefault(layer.name, []).append(z_units.mean(axis=2))
         stats.inputs = {k: v / len(x) for k, v in sums.items()}
         stats.means = {k: v / len(x) for k, v in means.items()}
         stats.outputs = {k: np.concatenate(v) for k, v in outs.items()}
         stats.signed = {k: np.concatenate(v) for k, v in signed.items()}
+        stats.pre = {k: np.concatenate(v) for k, v in pre.items()}
     if grads:
         weights = {layer.weight: layer for layer in found if layer.name in names}
         g_sum: dict[str, np.ndarray] = {}

@@ -153,9 +153,11 @@ def per_layer(
 class Stats:
     """What data told us about each layer (filled by sparsec.optimize.collect_stats).
 
-    ``inputs``/``means``: mean |a| and mean a per input feature/channel; ``outputs``/``signed``: per sample and output
-    neuron/channel, the mean over positions of |y| and of y, where y is the layer output after its
-    activation; ``grads``/``taylor``: mean over minibatches of |dL/dW| and |W·dL/dW| (stored shape).
+    ``inputs``/``means``: mean |a| and mean a per input feature/channel. ``outputs``/``signed``:
+    per sample and output neuron/channel, the mean over positions of |y| and of y, where y is the
+    layer output after its activation. ``pre``: the same mean of the layer's own output z, before
+    the activation. ``grads``/``taylor``: mean over minibatches of |dL/dW| and |W·dL/dW| (stored
+    shape).
     """
 
     samples: int = 0
@@ -164,6 +166,7 @@ class Stats:
     means: dict[str, np.ndarray] = field(default_factory=dict)  # signed mean of each input feature/channel
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     signed: dict[str, np.ndarray] = field(default_factory=dict)
+    pre: dict[str, np.ndarray] = field(default_factory=dict)
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     taylor: dict[str, np.ndarray] = field(default_factory=dict)
 
