@@ -12,10 +12,15 @@ import numpy as np
 
 from .build import build_shared
 from .codegen.cwriter import check_model_name, identifier
-from .codegen.lower import Lowered, lower
+from .codegen.emit import tile_size
+from .codegen.lower import Lowered, lower, lower_tile
 from .codegen.project import project_files, write_project
-from .model import Model, as_batch, from_batch
+from .model import Model, as_batch, from_batch, sample_shape
 from .targets import Target, load_target
+
+
+#: Samples per batched kernel call in <name>_run_batch_ws: the avx2 SpMM's tile (8 lanes).
+BATCH_TILE = 8
 
 
 class CompiledModel:
@@ -26,19 +31,32 @@ class CompiledModel:
     """
 
     def __init__(
-        self, model: Model, target: Target, name: str, lowered: Lowered, files: dict[str, str], debug: bool = False
+        self,
+        model: Model,
+        target: Target,
+        name: str,
+        lowered: Lowered,
+        files: dict[str, str],
+        debug: bool = False,
+        tile: Lowered | None = None,
     ) -> None:
-        self.model, self.target, self.name = model, target, name
+        self.model, self.target, self.name, self.tile = model, target, name, tile
         self.lowered, self.files, self.debug = lowered, files, debug
         self._lib = None
         self._lock = threading.Lock()
         self._debug_twin: CompiledModel | None = None
         g = lowered.graph  # shapes the hot path needs, looked up once
         self._in_shape, self._out_shape = g.types[g.inputs[0]].shape, g.types[g.outputs[0]].shape
+        self._in_one, self._out_one = sample_shape(self._in_shape), sample_shape(self._out_shape)
 
     @property
     def report(self) -> dict:
         return json.loads(self.files["report.json"])
+
+    @property
+    def batch_tile(self) -> int:
+        """Samples per kernel call on batches (1: this model runs a batch one sample at a time)."""
+        return tile_size(self.tile)
 
     @property
     def arena_bytes(self) -> int:
@@ -64,12 +82,21 @@ class CompiledModel:
                     g.types[g.outputs[0]].size,
                     low.plan.peak,
                     low.plan.alignment,
+                    f"{self.name}_run_batch_ws",
+                    max(low.plan.peak, self.tile.plan.peak if self.tile else 0),
                 )
             return self._lib
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run the C on one sample or a batch [B, ...] of float32; returns float32."""
         lib = self._lib if self._lib is not None else self.library()
+        # Fast path for one sample, with or without the batch dim of 1: nothing but the C call.
+        if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+            shape = x.shape
+            if shape == self._in_shape or shape == self._in_one:
+                out = np.empty(self._out_shape if shape == self._in_shape else self._out_one, np.float32)
+                lib.run1(x, out)
+                return out
         batch, single = as_batch(x, self._in_shape)
         out = np.empty((batch.shape[0], lib.out_len), np.float32)
         lib.run(batch, out)
@@ -118,8 +145,9 @@ def compile(model: Model, target: str = "host", *, name: str | None = None, debu
     t = load_target(target)
     name = check_model_name(name) if name is not None else identifier(model.name).lower()
     lowered = lower(model.graph, t, name, debug=debug)
-    files = project_files(lowered, name, _origin(model), t)
-    return CompiledModel(model, t, name, lowered, files, debug)
+    tile = None if debug else lower_tile(model.graph, t, name, lowered, BATCH_TILE)
+    files = project_files(lowered, name, _origin(model), t, tile)
+    return CompiledModel(model, t, name, lowered, files, debug, tile)
 
 
 def _origin(model: Model) -> str:

@@ -8,15 +8,22 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .frontend import rebatch
 from .ir import Graph
 
 
 def to_onnx(graph: Graph) -> onnx.ModelProto:
-    """An ONNX model with the graph's nodes, constants as initializers and static shapes."""
+    """An ONNX model with the graph's nodes and constants as initializers. Inputs and outputs
+    get a symbolic batch dim "N" when the samples are independent (see frontend.rebatch), so
+    the file runs on batches as exported models do; otherwise the graph's static shapes."""
+    batched = rebatch(graph, 2) is not None
 
     def value_info(name: str) -> onnx.ValueInfoProto:
         t = graph.types[name]
-        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), list(t.shape))
+        shape: list = list(t.shape)
+        if batched:
+            shape[0] = "N"
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), shape)
 
     nodes = [
         helper.make_node(n.op, list(n.inputs), list(n.outputs), name=n.name, **_schema_attrs(n, graph.opset))

@@ -15,7 +15,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from . import ops
-from .errors import GraphError, ModelLoadError, ShapeError, UnsupportedOperatorError
+from .errors import GraphError, ModelLoadError, ShapeError, SparsecError, UnsupportedOperatorError
 from .ir import Graph, Node, TensorType, frozen_array, toposort, verify
 
 MIN_OPSET = 7
@@ -378,3 +378,35 @@ def _pick_outputs_hint(graph: onnx.GraphProto, node: onnx.NodeProto) -> str:
         f"Keep only the outputs you need with outputs=[...] (CLI --outputs), {where}"
         f"model outputs: {[o.name for o in graph.output]}"
     )
+
+
+def rebatch(graph: Graph, batch: int) -> dict[str, TensorType] | None:
+    """The graph's types with ``batch`` samples instead of 1, or None when its samples are not
+    independent along the leading dim: every non-constant value must have batch 1 as its leading
+    dim and get ``batch`` there, and no op may reduce over that axis (a Softmax over axis 0)."""
+    (inp,) = graph.inputs if len(graph.inputs) == 1 else (None,)
+    t = graph.types.get(inp) if inp else None
+    if t is None or not t.shape or t.shape[0] != 1:
+        return None
+    for node in graph.nodes:  # ops whose output shape looks batched but mixes rows
+        rank = len(graph.types[node.inputs[0]].shape)
+        if node.op in ("Softmax", "LogSoftmax") and ops.get(node.op).axis(node, rank, graph.opset) == 0:
+            return None
+        if node.op in ("Trilu", "EyeLike") and rank <= 2:
+            return None
+    try:
+        new = infer_types(
+            graph.nodes,
+            {**{k: graph.types[k] for k in graph.constants}, inp: TensorType((batch, *t.shape[1:]), t.dtype)},
+            graph.constants,
+            graph.opset,
+            graph.source,
+        )
+    except SparsecError:
+        return None
+    for v, old in graph.types.items():
+        if v in graph.constants:
+            continue
+        if not old.shape or old.shape[0] != 1 or new[v].shape != (batch, *old.shape[1:]):
+            return None
+    return {**graph.types, **new}

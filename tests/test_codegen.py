@@ -307,6 +307,15 @@ int main(void) {{
     for (j = 0; j < {up}_OUTPUT_LEN; j++) printf("%.9g\\n", (double)out[j]);
   }}
   free(ws);
+  /* Then all of them in one batched call (tiles of {up}_BATCH_TILE, the rest one by one). */
+  {{
+    float *outs = malloc(sizeof(float) * {n} * {up}_OUTPUT_LEN);
+    void *bws = malloc({up}_BATCH_ARENA_BYTES ? {up}_BATCH_ARENA_BYTES : 1);
+    if ({name}_run_batch_ws({n}, &inputs[0][0], outs, bws) != 0) return 3;
+    for (j = 0; j < {n} * {up}_OUTPUT_LEN; j++) printf("%.9g\\n", (double)outs[j]);
+    free(bws);
+    free(outs);
+  }}
   return 0;
 }}
 """
@@ -315,7 +324,7 @@ int main(void) {{
 def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
     for name, project in all_projects(tmp_path).items():
         model = _model_of(name)
-        x = inputs_for(model, n=4, seed=1).reshape(4, -1)
+        x = inputs_for(model, n=11, seed=1).reshape(11, -1)  # a batch tile of 8 and 3 more
         rows = ",\n".join("{" + ", ".join(f"{v!r}f" for v in row.tolist()) + "}" for row in x)
         (project / "harness.c").write_text(
             HARNESS.format(
@@ -346,11 +355,12 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         assert build.returncode == 0, build.stderr
         run = subprocess.run([str(exe)], capture_output=True, text=True)
         assert run.returncode == 0 and not run.stderr, f"{name}: {run.stderr}"
-        got = np.array(run.stdout.split(), dtype=np.float64).reshape(len(x), -1)
+        got = np.array(run.stdout.split(), dtype=np.float64).reshape(2, len(x), -1)
         want = model.reference(
             x.reshape((len(x), *(model.input_shape[1:] if model.input_shape[0] == 1 else model.input_shape)))
         ).reshape(len(x), -1)
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(got[0], want, atol=1e-5, rtol=1e-5, err_msg=f"{name} one by one")
+        np.testing.assert_allclose(got[1], want, atol=1e-5, rtol=1e-5, err_msg=f"{name} batched")
 
 
 def _model_of(name):
@@ -409,3 +419,40 @@ def test_onnx_file_loads_from_path_and_proto_alike():
     b = sparsec.compile(sparsec.load(DIGITS / "digits_mlp.onnx"), name="m")
     body = lambda text: text.split("\n", 1)[1]  # noqa: E731 - the banner names the source
     assert body(a.files["m_weights.c"]) == body(b.files["m_weights.c"])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 19])
+def test_batches_run_in_tiles_and_match_reference(n):
+    """Batches go through <name>_run_batch_ws: whole tiles through the batched kernels, the rest
+    one sample at a time; every split of the batch must give the reference's answers."""
+    model = sparsec.prune(sparsec.load(chain((64, 48, 32, 10))), 0.8)
+    compiled = sparsec.compile(model, name="tiled")
+    assert compiled.batch_tile == 8
+    tile_c = compiled.files["tiled.c"].split("static int tiled_tile_ws")[1]
+    assert "(8, 48, 64," in tile_c  # the first layer's kernel gets m = 8
+    x = inputs_for(model, n=n, seed=n)
+    got = compiled(x)
+    assert got.shape == (n, 10)
+    if n:
+        assert_matches_reference(compiled, x)
+
+
+def test_models_that_mix_samples_run_one_sample_at_a_time():
+    """A Reshape to a constant shape with batch 1 folded in, and a softmax over the batch axis,
+    cannot be tiled over the batch: those models get batch_tile 1 and still answer correctly."""
+    folded = sparsec.load(SPECIAL["softmax_opset11_coerced"])  # Reshape to [1, 2, 5]
+    ns, ini, y = dense_layer("fc", "input", 6, 10, 7, relu=False)
+    over_batch = sparsec.load(
+        graph_model(
+            [*ns, helper.make_node("Softmax", [y], ["out"], name="sm", axis=0)],
+            [("input", [1, 6])],
+            [("out", [1, 10])],
+            ini,
+            opset=11,
+        )
+    )
+    for model in (folded, over_batch):
+        compiled = sparsec.compile(model, name="untiled")
+        assert compiled.batch_tile == 1
+        assert "untiled_tile_ws" not in compiled.files["untiled.c"]
+        assert_matches_reference(compiled, inputs_for(model, n=10))

@@ -17,7 +17,8 @@ def test_saved_model_matches_reference_in_onnxruntime(tmp_path, sparsity):
     sparsec.save(p, path)
     proto = onnx.load(path)
     onnx.checker.check_model(proto, full_check=True)
-    x = np.random.default_rng(0).random((1, 64), dtype=np.float32)
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"  # runs on batches
+    x = np.random.default_rng(0).random((5, 64), dtype=np.float32)
     (got,) = ort_session(proto).run(None, {"input": x})
     np.testing.assert_allclose(got, p.reference(x), atol=1e-6)
     reloaded = sparsec.load(path)
@@ -40,3 +41,13 @@ def test_exported_fixtures_round_trip_through_save(tmp_path, name, simplify):
     x = np.random.default_rng(1).standard_normal(m.input_shape).astype(np.float32)
     got = ort_session(proto).run([m.output_name], {m.input_name: x})[0]
     np.testing.assert_allclose(got, m.reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_graph_that_mixes_samples_keeps_its_static_batch(tmp_path):
+    """A Reshape to a constant [1, ...] shape ties the model to batch 1: saved as such."""
+    from test_codegen import SPECIAL
+
+    m = sparsec.load(SPECIAL["softmax_opset11_coerced"])
+    sparsec.save(m, tmp_path / "m.onnx")
+    dims = onnx.load(tmp_path / "m.onnx").graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 6]

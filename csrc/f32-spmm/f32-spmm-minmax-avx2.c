@@ -127,17 +127,24 @@ SPARSEC_AVX2 static void sparsec_spmm_pack8(size_t k, const float *x, float *pan
           size_t s;                                                                              \
           __m256 a0 = bias != NULL ? _mm256_set1_ps(bias[r]) : _mm256_setzero_ps();              \
           __m256 a1 = _mm256_setzero_ps();                                                       \
-          for (; p + 2 <= end; p += 2) {                                                         \
+          __m256 a2 = _mm256_setzero_ps();                                                       \
+          __m256 a3 = _mm256_setzero_ps();                                                       \
+          /* Four accumulators: one FMA chain would wait on the FMA latency at every nonzero. */ \
+          for (; p + 4 <= end; p += 4) {                                                         \
             const float *c0 = panel + (size_t)indices[p] * 8;                                    \
             const float *c1 = panel + (size_t)indices[p + 1] * 8;                                \
+            const float *c2 = panel + (size_t)indices[p + 2] * 8;                                \
+            const float *c3 = panel + (size_t)indices[p + 3] * 8;                                \
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(values[p]), _mm256_loadu_ps(c0), a0);            \
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(values[p + 1]), _mm256_loadu_ps(c1), a1);        \
+            a2 = _mm256_fmadd_ps(_mm256_set1_ps(values[p + 2]), _mm256_loadu_ps(c2), a2);        \
+            a3 = _mm256_fmadd_ps(_mm256_set1_ps(values[p + 3]), _mm256_loadu_ps(c3), a3);        \
           }                                                                                      \
-          if (p < end) {                                                                         \
+          for (; p < end; p++) {                                                                 \
             const float *c0 = panel + (size_t)indices[p] * 8;                                    \
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(values[p]), _mm256_loadu_ps(c0), a0);            \
           }                                                                                      \
-          a0 = _mm256_add_ps(a0, a1);                                                            \
+          a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));                      \
           a0 = _mm256_blendv_ps(a0, vmin, _mm256_cmp_ps(a0, vmin, _CMP_LT_OQ));                  \
           a0 = _mm256_blendv_ps(a0, vmax, _mm256_cmp_ps(a0, vmax, _CMP_GT_OQ));                  \
           _mm256_storeu_ps(lanes, a0);                                                           \

@@ -19,14 +19,18 @@ def banner(filename: str, origin: str, target: str, isa: str) -> str:
     )
 
 
-def header(low: Lowered, name: str, origin: str, target: str, isa: str) -> str:
+def header(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lowered | None = None) -> str:
     g, up = low.graph, name.upper()
+    tile_n = tile_size(tile)
+    batch_bytes = max(low.plan.peak, tile.plan.peak if tile else 0)
     (inp,), (out,) = g.inputs, g.outputs
     tin, tout = g.types[inp], g.types[out]
     const_bytes = sum(a.nbytes for a in low.constants.values())
     guard = f"{up}_H"
     return f"""{banner(f"{name}.h", origin, target, isa)}#ifndef {guard}
 #define {guard}
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {{
@@ -52,6 +56,18 @@ int {name}_run(const float *input, float *output);
  * initialization and are garbage afterwards. Returns 0 on success.
  */
 int {name}_run_ws(const float *input, float *output, void *workspace);
+
+#define {up}_BATCH_TILE {tile_n}  /* samples {name}_run_batch_ws runs per kernel call */
+#define {up}_BATCH_ARENA_BYTES {batch_bytes}  /* workspace of {name}_run_batch_ws */
+
+/*
+ * Run n inferences: input holds n samples of {up}_INPUT_LEN floats, output
+ * gets n results of {up}_OUTPUT_LEN floats. Samples go through the layers
+ * {up}_BATCH_TILE at a time (batched kernels read each weight once per tile),
+ * the rest one by one. workspace: {up}_BATCH_ARENA_BYTES bytes, aligned to
+ * {up}_ARENA_ALIGN. Reentrant. Returns 0 on success.
+ */
+int {name}_run_batch_ws(size_t n, const float *input, float *output, void *workspace);
 
 #ifdef __cplusplus
 }}
@@ -96,20 +112,46 @@ def _comment(g: Graph, s: Step) -> str:
     return f"  /* {what}: {shapes} -> {dims(g.types[s.writes].shape)}{note} */\n"
 
 
-def source(low: Lowered, name: str, origin: str, target: str, isa: str) -> str:
-    g, up = low.graph, name.upper()
+def tile_size(tile: Lowered | None) -> int:
+    return tile.graph.types[tile.graph.inputs[0]].shape[0] if tile else 1
+
+
+def _body(low: Lowered, isa: str) -> str:
+    """The kernel calls of one entry point, each after a comment naming its nodes and shapes."""
     body = []
     for s in low.steps:
         args = [_pointer(low, a.value) if isinstance(a, Ref) else a for a in s.args]
-        body.append(_comment(g, s))
+        body.append(_comment(low.graph, s))
         if s.kernel is None:
             body.append(f"  memcpy({args[2]}, {args[1]}, {args[0]});\n")
         else:
             call = f"  {KERNELS[s.kernel].function(isa)}("
             body.append(call + _wrap(args, len(call)) + ");\n")
     uses_ws = any(w == "arena" for w in low.storage.values())
-    need_string = any(s.kernel is None for s in low.steps)
+    return ("" if uses_ws else "  (void)ws;\n") + "".join(body)
+
+
+def source(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lowered | None = None) -> str:
+    up = name.upper()
+    need_string = any(s.kernel is None for s in low.steps + (tile.steps if tile else []))
     arena_words = max(1, (low.plan.peak + 3) // 4)
+    tile_fn = ""
+    batch_loop = ""
+    if tile is not None:
+        tile_fn = f"""
+/* {up}_BATCH_TILE samples at once: the same layers with m = {up}_BATCH_TILE. */
+static int {name}_tile_ws(const float *input, float *output, void *workspace) {{
+  unsigned char *ws = (unsigned char *)workspace;
+{_body(tile, isa)}  return 0;
+}}
+"""
+        batch_loop = f"""  for (; i + {up}_BATCH_TILE <= n; i += {up}_BATCH_TILE) {{
+    status = {name}_tile_ws(input + i * {up}_INPUT_LEN, output + i * {up}_OUTPUT_LEN, workspace);
+    if (status != 0) {{
+      return status;
+    }}
+  }}
+"""
     return f"""{banner(f"{name}.c", origin, target, isa)}#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -133,7 +175,16 @@ int {name}_run(const float *input, float *output) {{
 
 int {name}_run_ws(const float *input, float *output, void *workspace) {{
   unsigned char *ws = (unsigned char *)workspace;
-{"" if uses_ws else "  (void)ws;" + chr(10)}{"".join(body)}  return 0;
+{_body(low, isa)}  return 0;
+}}
+{tile_fn}
+int {name}_run_batch_ws(size_t n, const float *input, float *output, void *workspace) {{
+  size_t i = 0;
+  int status = 0;
+{batch_loop}  for (; i < n && status == 0; i++) {{
+    status = {name}_run_ws(input + i * {up}_INPUT_LEN, output + i * {up}_OUTPUT_LEN, workspace);
+  }}
+  return status;
 }}
 """
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ops
-from ..errors import CodegenError
+from ..errors import CodegenError, SparsecError
+from ..frontend import rebatch
 from ..ir import Graph, Node
 from ..passes.memory import Buffer, Plan, plan_memory
 from ..sparse import CSR, choose_format
@@ -282,3 +283,23 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
     kernels = list(dict.fromkeys(s.kernel for s in steps if s.kernel))
     roots = {v: root(v) for v in graph.types}
     return Lowered(graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols)
+
+
+def lower_tile(graph: Graph, target: Target, prefix: str, single: Lowered, tile: int) -> Lowered | None:
+    """``graph`` lowered for ``tile`` samples per call, so batched kernels (SpMM, GEMM) see m = tile;
+    None when the samples are not independent along the leading dim or the weights would differ.
+
+    See ``rebatch`` for when samples are independent.
+    """
+    types = rebatch(graph, tile)
+    if types is None:
+        return None
+    try:
+        low = lower(graph.replace(types=types), target, prefix)
+    except SparsecError:
+        return None
+    same = low.constants.keys() == single.constants.keys() and all(
+        np.array_equal(a, single.constants[k]) and a.dtype == single.constants[k].dtype
+        for k, a in low.constants.items()
+    )
+    return low if same else None

@@ -18,18 +18,21 @@ from .lower import Lowered
 WARNINGS = "-Wall -Wextra -pedantic"
 
 
-def project_files(low: Lowered, name: str, origin: str, target: Target) -> dict[str, str]:
-    """Relative path -> text of every file in the project (deterministic)."""
+def project_files(low: Lowered, name: str, origin: str, target: Target, tile: Lowered | None = None) -> dict[str, str]:
+    """Relative path -> text of every file in the project (deterministic). ``tile``: the same
+    model lowered for a batch tile (lower_tile), behind <name>_run_batch_ws."""
     isa = target.primary_isa
     csrc = csrc_dir()
     files = {
-        f"{name}.h": emit.header(low, name, origin, target.name, isa),
-        f"{name}.c": emit.source(low, name, origin, target.name, isa),
+        f"{name}.h": emit.header(low, name, origin, target.name, isa, tile),
+        f"{name}.c": emit.source(low, name, origin, target.name, isa, tile),
         f"{name}_weights.h": emit.weights_header(low, name, origin, target.name, isa),
         f"{name}_weights.c": emit.weights_source(low, name, origin, target.name, isa),
         "sparsec/kernels.h": (csrc / "include" / "sparsec" / "kernels.h").read_text(),
     }
-    for family in low.kernels:  # the target's ISA where the family has it, else scalar
+    for family in dict.fromkeys(
+        low.kernels + (tile.kernels if tile else [])
+    ):  # the target's ISA where the family has it, else scalar
         rel = KERNELS[family].file(isa)
         files[f"kernels/{Path(rel).name}"] = (csrc / rel).read_text()
     sources = [p for p in files if p.endswith(".c")]
