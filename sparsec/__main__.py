@@ -249,10 +249,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         for report in reports:
             print(report)
         r = compiled.report
-        print(
-            f"{r['model']}: {r['input']['name']}{r['input']['shape']} -> {r['output']['name']}{r['output']['shape']}"
-            f", target {r['target']} ({r['isa']})"
-        )
+        ins = ", ".join(f"{v['name']}{v['shape']}" for v in r["inputs"])
+        outs = ", ".join(f"{v['name']}{v['shape']}" for v in r["outputs"])
+        print(f"{r['model']}: {ins} -> {outs}, target {r['target']} ({r['isa']})")
         print(f"{'layer':28} {'shape':>10} {'nonzeros':>9} {'density':>8} {'format':>12} {'bytes':>8}")
         for L in r["layers"]:
             fmt = L["format"] + (f"/{L['index_type']}" if L["index_type"] else "")

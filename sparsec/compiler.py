@@ -15,7 +15,7 @@ from .codegen.cwriter import check_model_name, identifier
 from .codegen.emit import tile_size
 from .codegen.lower import Lowered, lower, lower_tile
 from .codegen.project import project_files, write_project
-from .model import Model, as_batch, from_batch, sample_shape
+from .model import Model, bind_inputs, sample_shape, unbind_outputs
 from .targets import Target, load_target
 
 
@@ -46,6 +46,7 @@ class CompiledModel:
         self._lock = threading.Lock()
         self._debug_twin: CompiledModel | None = None
         g = lowered.graph  # shapes the hot path needs, looked up once
+        self._single_io = len(g.inputs) == 1 and len(g.outputs) == 1
         self._in_shape, self._out_shape = g.types[g.inputs[0]].shape, g.types[g.outputs[0]].shape
         self._in_one, self._out_one = sample_shape(self._in_shape), sample_shape(self._out_shape)
 
@@ -77,51 +78,57 @@ class CompiledModel:
                 g = low.graph
                 self._lib = Library(
                     str(so),
-                    f"{self.name}_run_ws",
-                    g.types[g.inputs[0]].size,
-                    g.types[g.outputs[0]].size,
+                    self.name,
+                    tuple(g.types[v].size for v in g.inputs),
+                    tuple(g.types[v].size for v in g.outputs),
                     low.plan.peak,
-                    low.plan.alignment,
-                    f"{self.name}_run_batch_ws",
                     max(low.plan.peak, self.tile.plan.peak if self.tile else 0),
+                    low.plan.alignment,
                 )
             return self._lib
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run the C on one sample or a batch [B, ...] of float32; returns float32."""
+    def __call__(self, *args: object, **kwargs: object) -> np.ndarray | dict[str, np.ndarray]:
+        """Run the C on float32 inputs: one sample or a batch [B, ...]; positionally in the model's
+        input order, as one dict {name: array} or by keyword. Returns float32: an array for one
+        output, else {name: array}."""
         lib = self._lib if self._lib is not None else self.library()
         # Fast path for one sample, with or without the batch dim of 1: nothing but the C call.
-        if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
-            shape = x.shape
-            if shape == self._in_shape or shape == self._in_one:
-                out = np.empty(self._out_shape if shape == self._in_shape else self._out_one, np.float32)
-                lib.run1(x, out)
-                return out
-        batch, single = as_batch(x, self._in_shape)
-        out = np.empty((batch.shape[0], lib.out_len), np.float32)
-        lib.run(batch, out)
-        return from_batch(out, self._out_shape, single)
+        if self._single_io and len(args) == 1 and not kwargs:
+            x = args[0]
+            if type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+                shape = x.shape
+                if shape == self._in_shape or shape == self._in_one:
+                    out = np.empty(self._out_shape if shape == self._in_shape else self._out_one, np.float32)
+                    lib.run1(x, out)
+                    return out
+        g = self.lowered.graph
+        batches, single = bind_inputs(g, args, kwargs)
+        outs = [np.empty((len(batches[0]), g.types[v].size), np.float32) for v in g.outputs]
+        lib.run(batches, outs)
+        return unbind_outputs(g, outs, single)
 
-    def intermediates(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def intermediates(self, *args: object, **kwargs: object) -> dict[str, np.ndarray]:
         """Every value the C computes for one sample, read back from a debug build's arena
         (one slot per value, nothing reused). Used by validate() to find the first bad layer."""
         twin = self if self.debug else self._debug()
         lib = twin.library()
         low = twin.lowered
-        batch, _ = as_batch(x, self.model.input_shape)
-        batch = np.ascontiguousarray(batch[:1])
-        ws = np.zeros(low.plan.peak + low.plan.alignment, np.uint8)
-        out = np.empty((1, low.graph.types[self.model.output_name].size), np.float32)
-        base = lib.run(batch, out, ws)
+        g = low.graph
+        batches, _ = bind_inputs(g, args, kwargs)
+        batches = [np.ascontiguousarray(b[:1]) for b in batches]
+        ws = np.zeros(lib.batch_ws_bytes + low.plan.alignment, np.uint8)
+        outs = [np.empty((1, g.types[v].size), np.float32) for v in g.outputs]
+        base = lib.run(batches, outs, ws)
+        by_param = {low.params[v]: out for v, out in zip(g.outputs, outs)}
         values = {}
         for value, r in low.roots.items():
-            t = low.graph.types[value]
+            t = g.types[value]
             where = low.storage.get(r)
             if where == "arena":
                 start = base + low.plan.offsets[r]
                 values[value] = ws[start : start + t.nbytes].view(np.float32).reshape(t.shape).copy()
             elif where == "output":
-                values[value] = out.reshape(t.shape).copy()
+                values[value] = by_param[low.params[r]].reshape(t.shape).copy()
         return values
 
     def _debug(self) -> CompiledModel:

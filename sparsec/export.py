@@ -16,12 +16,14 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     """An ONNX model with the graph's nodes and constants as initializers. Inputs and outputs
     get a symbolic batch dim "N" when the samples are independent (see frontend.rebatch), so
     the file runs on batches as exported models do; otherwise the graph's static shapes."""
-    batched = rebatch(graph, 2) is not None
+    generic = rebatch(graph, 2)
+    if generic is not None:  # its nodes and constants work at any batch; keep batch-1 types
+        graph = graph.replace(nodes=generic.nodes, constants=generic.constants, types={**generic.types, **graph.types})
 
     def value_info(name: str) -> onnx.ValueInfoProto:
         t = graph.types[name]
         shape: list = list(t.shape)
-        if batched:
+        if generic is not None:
             shape[0] = "N"
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), shape)
 

@@ -16,7 +16,7 @@ from onnx import helper, numpy_helper
 
 from . import ops
 from .errors import GraphError, ModelLoadError, ShapeError, SparsecError, UnsupportedOperatorError
-from .ir import Graph, Node, TensorType, frozen_array, toposort, verify
+from .ir import Graph, Node, TensorType, frozen_array, toposort, unique_name, verify
 
 MIN_OPSET = 7
 MAX_OPSET = onnx.defs.onnx_opset_version()
@@ -380,25 +380,38 @@ def _pick_outputs_hint(graph: onnx.GraphProto, node: onnx.NodeProto) -> str:
     )
 
 
-def rebatch(graph: Graph, batch: int) -> dict[str, TensorType] | None:
-    """The graph's types with ``batch`` samples instead of 1, or None when its samples are not
-    independent along the leading dim: every non-constant value must have batch 1 as its leading
-    dim and get ``batch`` there, and no op may reduce over that axis (a Softmax over axis 0)."""
-    (inp,) = graph.inputs if len(graph.inputs) == 1 else (None,)
-    t = graph.types.get(inp) if inp else None
-    if t is None or not t.shape or t.shape[0] != 1:
+def rebatch(graph: Graph, batch: int) -> Graph | None:
+    """The graph for ``batch`` samples instead of 1, or None when its samples are not independent
+    along the leading dim: every non-constant value must have batch 1 as its leading dim and get
+    ``batch`` there, and no op may reduce over that axis (a Softmax over axis 0).
+
+    A Reshape to a constant shape that starts with the batch of 1 (what exporters' Shape ->
+    Concat -> Reshape chains fold to at load) gets 0 there instead, ONNX's "copy this dim
+    from the input", which is the same at batch 1 and right at any batch.
+    """
+    if not graph.inputs or any(not graph.types[v].shape or graph.types[v].shape[0] != 1 for v in graph.inputs):
         return None
+    constants, nodes, taken = dict(graph.constants), [], set(graph.constants)
     for node in graph.nodes:  # ops whose output shape looks batched but mixes rows
         rank = len(graph.types[node.inputs[0]].shape)
         if node.op in ("Softmax", "LogSoftmax") and ops.get(node.op).axis(node, rank, graph.opset) == 0:
             return None
         if node.op in ("Trilu", "EyeLike") and rank <= 2:
             return None
+        shape = graph.constants.get(node.inputs[1]) if node.op == "Reshape" else None
+        if shape is not None and shape.size and shape[0] == 1 and rank and not node.attrs.get("allowzero", 0):
+            name = unique_name(graph, f"{node.inputs[1]}_batch", taken)
+            constants[name] = frozen_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype))
+            node = node.replace(inputs=(node.inputs[0], name, *node.inputs[2:]))
+        nodes.append(node)
     try:
         new = infer_types(
-            graph.nodes,
-            {**{k: graph.types[k] for k in graph.constants}, inp: TensorType((batch, *t.shape[1:]), t.dtype)},
-            graph.constants,
+            nodes,
+            {
+                **{k: TensorType(v.shape, str(v.dtype)) for k, v in constants.items()},
+                **{v: TensorType((batch, *graph.types[v].shape[1:]), graph.types[v].dtype) for v in graph.inputs},
+            },
+            constants,
             graph.opset,
             graph.source,
         )
@@ -409,4 +422,5 @@ def rebatch(graph: Graph, batch: int) -> dict[str, TensorType] | None:
             continue
         if not old.shape or old.shape[0] != 1 or new[v].shape != (batch, *old.shape[1:]):
             return None
-    return {**graph.types, **new}
+    types = {**{k: TensorType(v.shape, str(v.dtype)) for k, v in constants.items()}, **new}
+    return graph.replace(nodes=tuple(nodes), constants=constants, types=types)

@@ -126,25 +126,33 @@ class Model:
         """Layer name -> weight (read-only), as stored after simplification: Gemm [out, in], Conv [M, C/g, k...]."""
         return {layer.name: self.graph.constants[layer.weight] for layer in layers(self.graph)}
 
-    def reference(self, x: np.ndarray) -> np.ndarray:
-        """Outputs of the NumPy reference for one sample or a batch (see ``as_batch``)."""
-        batch, single = as_batch(x, self.input_shape)
-        outs = [
-            ref.run(self.graph, {self.input_name: row.reshape(self.input_shape)})[self.output_name] for row in batch
-        ]
-        return from_batch(
-            np.stack(outs).reshape(len(outs), -1)
-            if outs
-            else np.zeros((0, int(np.prod(self.output_shape))), np.float32),
-            self.output_shape,
-            single,
-        )
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.graph.inputs
 
-    def reference_values(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.graph.outputs
+
+    def reference(self, *args: object, **kwargs: object) -> np.ndarray | dict[str, np.ndarray]:
+        """Outputs of the NumPy reference for one sample or a batch; inputs and outputs as in
+        ``bind_inputs``/``unbind_outputs`` (an array for one input/output, else by name)."""
+        g = self.graph
+        batches, single = bind_inputs(g, args, kwargs)
+        n = len(batches[0])
+        outs = [np.empty((n, g.types[o].size), np.float32) for o in g.outputs]
+        for i in range(n):
+            feed = {name: b[i].reshape(g.types[name].shape) for name, b in zip(g.inputs, batches)}
+            got = ref.run(g, feed)
+            for out, name in zip(outs, g.outputs):
+                out[i] = got[name].reshape(-1)
+        return unbind_outputs(g, outs, single)
+
+    def reference_values(self, *args: object, **kwargs: object) -> dict[str, np.ndarray]:
         """Every value the reference computes for one sample (for layer-by-layer validation)."""
-        return ref.run(
-            self.graph, {self.input_name: np.asarray(x, np.float32).reshape(self.input_shape)}, keep_all=True
-        )
+        batches, _ = bind_inputs(self.graph, args, kwargs)
+        feed = {name: b[0].reshape(self.graph.types[name].shape) for name, b in zip(self.graph.inputs, batches)}
+        return ref.run(self.graph, feed, keep_all=True)
 
     def __repr__(self) -> str:
         return (
@@ -200,3 +208,43 @@ def as_batch(x: object, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
 def from_batch(y: np.ndarray, output_shape: tuple[int, ...], single: bool) -> np.ndarray:
     one = sample_shape(output_shape)
     return y.reshape(one) if single else y.reshape((y.shape[0], *one))
+
+
+def bind_inputs(graph: Graph, args: Sequence[object], kwargs: Mapping[str, object]) -> tuple[list[np.ndarray], bool]:
+    """The model's inputs as float32 [B, size] batches in graph order, and whether one sample was given.
+
+    Inputs come positionally in the graph's order, as one dict {name: array}, or by keyword;
+    each is one sample or a batch as ``as_batch`` accepts, and all must agree on the batch.
+    """
+    names = graph.inputs
+    if len(args) == 1 and isinstance(args[0], Mapping) and not kwargs:
+        kwargs, args = args[0], ()
+    if args and kwargs:
+        raise TypeError("pass the inputs positionally or by name, not both")
+    if kwargs:
+        unknown = sorted(set(kwargs) - set(names))
+        missing = [n for n in names if n not in kwargs]
+        if unknown or missing:
+            raise ValueError(f"the model's inputs are {list(names)}; got {sorted(kwargs)}")
+        values = [kwargs[n] for n in names]
+    else:
+        values = list(args)
+        if len(values) != len(names):
+            raise TypeError(f"the model takes {len(names)} input(s) {list(names)}; got {len(values)}")
+    bound = []
+    for name, value in zip(names, values):
+        try:
+            bound.append(as_batch(value, graph.types[name].shape))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"input '{name}': {e}") if len(names) > 1 else e from None
+    singles = {single for _, single in bound}
+    sizes = {len(b) for b, _ in bound}
+    if len(singles) > 1 or len(sizes) > 1:
+        raise ValueError(f"inputs {list(names)} must all be one sample or all batches of the same size")
+    return [b for b, _ in bound], bound[0][1]
+
+
+def unbind_outputs(graph: Graph, outs: Sequence[np.ndarray], single: bool) -> np.ndarray | dict[str, np.ndarray]:
+    """[B, size] arrays per output back to shapes: an array for one output, else {name: array}."""
+    shaped = [from_batch(y, graph.types[name].shape, single) for y, name in zip(outs, graph.outputs)]
+    return shaped[0] if len(shaped) == 1 else dict(zip(graph.outputs, shaped))

@@ -159,6 +159,27 @@ def special_graphs():
 SPECIAL = special_graphs()
 
 
+def multi_io_graph():
+    """Inputs a[1, 12] and b[1, 7]; outputs: relu(fc(a)) (also read by a later op), that plus b,
+    and b reshaped (a view of an input, so copied); names that need sanitizing in C."""
+    ns, ini, y = dense_layer("fc", "a", 12, 7, 11)
+    nodes = [
+        *ns,
+        helper.make_node("Add", [y, "b"], ["sum.out"], name="add"),
+        helper.make_node("Reshape", ["b", "shape"], ["b view"], name="view"),
+        helper.make_node("Identity", [y], ["hidden"], name="expose"),
+    ]
+    return graph_model(
+        nodes,
+        [("a", [1, 12]), ("b", [1, 7])],
+        [("hidden", [1, 7]), ("sum.out", [1, 7]), ("b view", [1, 7, 1])],
+        {**ini, "shape": np.array([1, 7, 1], np.int64)},
+    )
+
+
+MULTI = {"multi_io": multi_io_graph()}
+
+
 def inputs_for(model, n=16, seed=0):
     shape = model.input_shape[1:] if model.input_shape[0] == 1 else model.input_shape
     return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
@@ -215,7 +236,7 @@ def test_digits_csr_project_contents():
     assert r["arena"]["bytes"] == r["arena"]["lower_bound"] == 768  # chain: max(512 + 256, ...)
     header = c.files["mlp.h"]
     assert "#define MLP_ARENA_BYTES 768" in header and "int mlp_run_ws(" in header
-    assert "int mlp_run(const float *input, float *output);" in header
+    assert "int mlp_run(const float *input, float *probabilities);" in header  # named after the ONNX values
     src = c.files["mlp.c"]
     assert '/* Gemm "/fc1/MatMul+/fc1/Add" + Relu "/act1/Relu"' in src
     assert "malloc" not in src and "printf" not in src
@@ -274,7 +295,7 @@ def all_projects(tmp_path):
     models = {
         "digits90": sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9),
         "digits_dense": sparsec.load(DIGITS / "digits_mlp.onnx"),
-        **{k: sparsec.load(v) for k, v in SPECIAL.items()},
+        **{k: sparsec.load(v) for k, v in {**SPECIAL, **MULTI}.items()},
     }
     return {k: sparsec.compile(m, name=k).export(tmp_path / k) for k, m in models.items()}
 
@@ -294,28 +315,47 @@ def test_makefile_builds_static_library(tmp_path):
     assert (out / "libmlp.a").is_file()
 
 
-HARNESS = """#include <stdio.h>
+def harness(name: str, model, xs: list[np.ndarray]) -> str:
+    """A C main() that runs every sample through <name>_run / _run_ws (alternating), then all of
+    them through <name>_run_batch_ws, printing each output; workspaces malloc'd at their exact
+    sizes so ASan sees any overrun."""
+    up, n = name.upper(), len(xs[0])
+    g = sparsec.compile(model, name=name).lowered
+    arrays = "".join(
+        f"static const float in_{j}[{n}][{x.shape[1]}] = {{\n"
+        + ",\n".join("{" + ", ".join(f"{v!r}f" for v in row.tolist()) + "}" for row in x)
+        + "};\n"
+        for j, x in enumerate(xs)
+    )
+    n_out = len(g.graph.outputs)
+    outs = "".join(f"  float out_{j}[{up}_OUTPUT_{j}_LEN];\n" for j in range(n_out))
+    args = ", ".join([f"in_{j}[i]" for j in range(len(xs))] + [f"out_{j}" for j in range(n_out)])
+    prints = "".join(
+        f'    for (j = 0; j < {up}_OUTPUT_{k}_LEN; j++) printf("%.9g\\n", (double)out_{k}[j]);\n' for k in range(n_out)
+    )
+    batch_in = "".join(f"  ins[{j}] = &in_{j}[0][0];\n" for j in range(len(xs)))
+    batch_out = "".join(f"  outs[{k}] = malloc(sizeof(float) * {n} * {up}_OUTPUT_{k}_LEN);\n" for k in range(n_out))
+    batch_print = "".join(
+        f'  for (j = 0; j < {n} * {up}_OUTPUT_{k}_LEN; j++) printf("%.9g\\n", (double)outs[{k}][j]);\n'
+        f"  free(outs[{k}]);\n"
+        for k in range(n_out)
+    )
+    return f"""#include <stdio.h>
 #include <stdlib.h>
 #include "{name}.h"
-{inputs}
+{arrays}
 int main(void) {{
-  float out[{up}_OUTPUT_LEN];
-  void *ws = malloc({up}_ARENA_BYTES ? {up}_ARENA_BYTES : 1); /* exact size: ASan sees any overrun */
+{outs}  const float *ins[{len(xs)}];
+  float *outs[{n_out}];
+  void *ws = malloc({up}_ARENA_BYTES ? {up}_ARENA_BYTES : 1);
+  void *bws = malloc({up}_BATCH_ARENA_BYTES ? {up}_BATCH_ARENA_BYTES : 1);
   int i, j;
   for (i = 0; i < {n}; i++) {{
-    if ((i % 2 ? {name}_run(inputs[i], out) : {name}_run_ws(inputs[i], out, ws)) != 0) return 2;
-    for (j = 0; j < {up}_OUTPUT_LEN; j++) printf("%.9g\\n", (double)out[j]);
-  }}
-  free(ws);
-  /* Then all of them in one batched call (tiles of {up}_BATCH_TILE, the rest one by one). */
-  {{
-    float *outs = malloc(sizeof(float) * {n} * {up}_OUTPUT_LEN);
-    void *bws = malloc({up}_BATCH_ARENA_BYTES ? {up}_BATCH_ARENA_BYTES : 1);
-    if ({name}_run_batch_ws({n}, &inputs[0][0], outs, bws) != 0) return 3;
-    for (j = 0; j < {n} * {up}_OUTPUT_LEN; j++) printf("%.9g\\n", (double)outs[j]);
-    free(bws);
-    free(outs);
-  }}
+    if ((i % 2 ? {name}_run({args}) : {name}_run_ws({args}, ws)) != 0) return 2;
+{prints}  }}
+{batch_in}{batch_out}  if ({name}_run_batch_ws({n}, ins, outs, bws) != 0) return 3;
+{batch_print}  free(ws);
+  free(bws);
   return 0;
 }}
 """
@@ -324,16 +364,12 @@ int main(void) {{
 def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
     for name, project in all_projects(tmp_path).items():
         model = _model_of(name)
-        x = inputs_for(model, n=11, seed=1).reshape(11, -1)  # a batch tile of 8 and 3 more
-        rows = ",\n".join("{" + ", ".join(f"{v!r}f" for v in row.tolist()) + "}" for row in x)
-        (project / "harness.c").write_text(
-            HARNESS.format(
-                name=name,
-                up=name.upper(),
-                n=len(x),
-                inputs=f"static const float inputs[{len(x)}][{x.shape[1]}] = {{\n{rows}}};",
-            )
-        )
+        g = model.graph
+        xs = [
+            np.random.default_rng(j).standard_normal((11, g.types[v].size)).astype(np.float32)
+            for j, v in enumerate(g.inputs)
+        ]  # a batch tile of 8 and 3 more
+        (project / "harness.c").write_text(harness(name, model, xs))
         exe = project / "harness"
         build = subprocess.run(
             [
@@ -355,12 +391,13 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         assert build.returncode == 0, build.stderr
         run = subprocess.run([str(exe)], capture_output=True, text=True)
         assert run.returncode == 0 and not run.stderr, f"{name}: {run.stderr}"
-        got = np.array(run.stdout.split(), dtype=np.float64).reshape(2, len(x), -1)
-        want = model.reference(
-            x.reshape((len(x), *(model.input_shape[1:] if model.input_shape[0] == 1 else model.input_shape)))
-        ).reshape(len(x), -1)
-        np.testing.assert_allclose(got[0], want, atol=1e-5, rtol=1e-5, err_msg=f"{name} one by one")
-        np.testing.assert_allclose(got[1], want, atol=1e-5, rtol=1e-5, err_msg=f"{name} batched")
+        got = np.array(run.stdout.split(), dtype=np.float64)
+        want = model.reference(*[x.reshape((11, *g.types[v].shape[1:])) for x, v in zip(xs, g.inputs)])
+        want = [want] if len(g.outputs) == 1 else [want[o] for o in g.outputs]
+        one_by_one = np.concatenate([np.concatenate([w[i].reshape(-1) for w in want]) for i in range(11)])
+        batched = np.concatenate([w.reshape(-1) for w in want])
+        np.testing.assert_allclose(got[: got.size // 2], one_by_one, atol=1e-5, rtol=1e-5, err_msg=f"{name} 1 by 1")
+        np.testing.assert_allclose(got[got.size // 2 :], batched, atol=1e-5, rtol=1e-5, err_msg=f"{name} batched")
 
 
 def _model_of(name):
@@ -368,7 +405,7 @@ def _model_of(name):
         return sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9)
     if name == "digits_dense":
         return sparsec.load(DIGITS / "digits_mlp.onnx")
-    return sparsec.load(SPECIAL[name])
+    return sparsec.load({**SPECIAL, **MULTI}[name])
 
 
 def test_export_replaces_atomically_and_failure_keeps_the_old_project(tmp_path, monkeypatch):
@@ -394,11 +431,10 @@ def test_export_replaces_atomically_and_failure_keeps_the_old_project(tmp_path, 
 
 
 def test_codegen_errors_name_the_problem():
-    two_inputs = graph_model(
-        [helper.make_node("Add", ["a", "b"], ["out"], name="add")], [("a", [1, 4]), ("b", [1, 4])], [("out", [1, 4])]
-    )
-    with pytest.raises(sparsec.CodegenError, match="one input"):
-        sparsec.compile(sparsec.load(two_inputs))
+    label = graph_model([helper.make_node("ArgMax", ["x"], ["label"], name="argmax", axis=1)], [("x", [1, 4])], [])
+    label.graph.output.append(helper.make_tensor_value_info("label", TensorProto.INT64, [1, 1]))
+    with pytest.raises(sparsec.CodegenError, match="output 'label' is int64.*float32 only"):
+        sparsec.compile(sparsec.load(label))
     outer = graph_model(
         [helper.make_node("Add", ["input", "c"], ["out"], name="outer_add")],
         [("input", [1, 4, 1])],
@@ -438,9 +474,10 @@ def test_batches_run_in_tiles_and_match_reference(n):
 
 
 def test_models_that_mix_samples_run_one_sample_at_a_time():
-    """A Reshape to a constant shape with batch 1 folded in, and a softmax over the batch axis,
-    cannot be tiled over the batch: those models get batch_tile 1 and still answer correctly."""
-    folded = sparsec.load(SPECIAL["softmax_opset11_coerced"])  # Reshape to [1, 2, 5]
+    """A Reshape that moves the batch dim ([1, 6] -> [2, 3]) and a softmax over the batch axis cannot
+    be tiled over the batch: those models get batch_tile 1 and still answer correctly. A Reshape to a
+    constant shape with the batch of 1 folded in (torch's Flatten) is tiled: its 1 becomes 0."""
+    mixing = sparsec.load(SPECIAL["output_is_input_view"])
     ns, ini, y = dense_layer("fc", "input", 6, 10, 7, relu=False)
     over_batch = sparsec.load(
         graph_model(
@@ -451,8 +488,43 @@ def test_models_that_mix_samples_run_one_sample_at_a_time():
             opset=11,
         )
     )
-    for model in (folded, over_batch):
+    for model in (mixing, over_batch):
         compiled = sparsec.compile(model, name="untiled")
         assert compiled.batch_tile == 1
         assert "untiled_tile_ws" not in compiled.files["untiled.c"]
         assert_matches_reference(compiled, inputs_for(model, n=10))
+    folded = sparsec.compile(sparsec.load(SPECIAL["softmax_opset11_coerced"]), name="tiled")  # Reshape to [1, 2, 5]
+    assert folded.batch_tile == 8
+    assert_matches_reference(folded, inputs_for(folded.model, n=10))
+
+
+def test_multiple_inputs_and_outputs():
+    """Named C parameters and per-input/output macros; Python takes inputs positionally, as a dict
+    or by keyword and returns {output: array}; batches through tiles; validate() per output."""
+    model = sparsec.load(MULTI["multi_io"])
+    c = sparsec.compile(model, name="mio")
+    h = c.files["mio.h"]
+    assert "int mio_run(const float *a, const float *b, float *hidden, float *sum_out, float *b_view);" in h
+    assert '#define MIO_OUTPUT_2_NAME "b view"' in h and "#define MIO_OUTPUT_2_SHAPE {1, 7, 1}" in h
+    assert "#define MIO_INPUT_COUNT 2" in h and "MIO_INPUT_LEN" not in h and "#define MIO_OUTPUT_1_LEN 7" in h
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((11, 12)).astype(np.float32), rng.standard_normal((11, 7)).astype(np.float32)
+    want = model.reference(a, b)
+    assert c.batch_tile == 8
+    for got in (c(a, b), c({"a": a, "b": b}), c(b=b, a=a)):
+        assert sorted(got) == ["b view", "hidden", "sum.out"] and got["b view"].shape == (11, 7, 1)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], atol=1e-5, err_msg=k)
+    one = c(a[0], b[0])
+    np.testing.assert_allclose(one["sum.out"], want["sum.out"][0], atol=1e-5)
+    report = sparsec.validate(c, a, b)
+    assert report.ok and sorted(report.outputs) == ["b view", "hidden", "sum.out"], str(report)
+    assert [o["name"] for o in c.report["outputs"]] == ["hidden", "sum.out", "b view"]
+    with pytest.raises(TypeError, match="2 input"):
+        c(a)
+    with pytest.raises(ValueError, match="inputs are"):
+        c(a=a, c=b)
+    with pytest.raises(ValueError, match="same size"):
+        c(a, b[:3])
+    with pytest.raises(TypeError, match="input 'b'.*float32"):
+        c(a, b.astype(np.float64))

@@ -43,11 +43,19 @@ def test_exported_fixtures_round_trip_through_save(tmp_path, name, simplify):
     np.testing.assert_allclose(got, m.reference(x), rtol=1e-5, atol=1e-5)
 
 
-def test_graph_that_mixes_samples_keeps_its_static_batch(tmp_path):
-    """A Reshape to a constant [1, ...] shape ties the model to batch 1: saved as such."""
+def test_batch_in_saved_models(tmp_path):
+    """A Reshape that moves the batch dim ties a model to batch 1: saved as such. A Reshape to a
+    constant [1, ...] (a folded Flatten) is saved with 0 there, so the file runs on any batch."""
     from test_codegen import SPECIAL
 
-    m = sparsec.load(SPECIAL["softmax_opset11_coerced"])
+    m = sparsec.load(SPECIAL["output_is_input_view"])  # [1, 6] -> [2, 3]
     sparsec.save(m, tmp_path / "m.onnx")
     dims = onnx.load(tmp_path / "m.onnx").graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims] == [1, 6]
+    m = sparsec.load(SPECIAL["softmax_opset11_coerced"])  # fc -> Reshape to [1, 2, 5] -> Softmax
+    sparsec.save(m, tmp_path / "f.onnx")
+    proto = onnx.load(tmp_path / "f.onnx")
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    (got,) = ort_session(proto).run(None, {"input": x})
+    np.testing.assert_allclose(got, m.reference(x), atol=1e-6)

@@ -19,14 +19,40 @@ def banner(filename: str, origin: str, target: str, isa: str) -> str:
     )
 
 
+def _io_macros(low: Lowered, up: str) -> str:
+    """Sizes, names and shapes of every input and output, so C code can query them."""
+    g = low.graph
+    lines = [f"#define {up}_INPUT_COUNT {len(g.inputs)}\n#define {up}_OUTPUT_COUNT {len(g.outputs)}\n"]
+    for kind, values in (("INPUT", g.inputs), ("OUTPUT", g.outputs)):
+        for i, v in enumerate(values):
+            t = g.types[v]
+            lines.append(
+                f'#define {up}_{kind}_{i}_NAME "{v}"  /* parameter {low.params[v]}: {t} */\n'
+                f"#define {up}_{kind}_{i}_LEN {t.size}\n"
+                f"#define {up}_{kind}_{i}_RANK {len(t.shape)}\n"
+                f"#define {up}_{kind}_{i}_SHAPE {{{', '.join(map(str, t.shape)) or '1'}}}\n"
+            )
+        if len(values) == 1:  # the common case gets the short name
+            lines.append(f"#define {up}_{kind}_LEN {up}_{kind}_0_LEN\n")
+    return "".join(lines)
+
+
+def _signature(low: Lowered) -> str:
+    g = low.graph
+    ins = [f"const float *{low.params[v]}" for v in g.inputs]
+    outs = [f"float *{low.params[v]}" for v in g.outputs]
+    return ", ".join(ins + outs)
+
+
 def header(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lowered | None = None) -> str:
     g, up = low.graph, name.upper()
     tile_n = tile_size(tile)
     batch_bytes = max(low.plan.peak, tile.plan.peak if tile else 0)
-    (inp,), (out,) = g.inputs, g.outputs
-    tin, tout = g.types[inp], g.types[out]
     const_bytes = sum(a.nbytes for a in low.constants.values())
     guard = f"{up}_H"
+    sig = _signature(low)
+    ins = ", ".join(low.params[v] for v in g.inputs)
+    outs = ", ".join(low.params[v] for v in g.outputs)
     return f"""{banner(f"{name}.h", origin, target, isa)}#ifndef {guard}
 #define {guard}
 
@@ -36,38 +62,38 @@ def header(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lo
 extern "C" {{
 #endif
 
-#define {up}_INPUT_LEN {tin.size}  /* "{inp}": {tin} */
-#define {up}_OUTPUT_LEN {tout.size}  /* "{out}": {tout} */
+{_io_macros(low, up)}
 #define {up}_ARENA_BYTES {low.plan.peak}  /* activation workspace of {name}_run_ws */
 #define {up}_ARENA_ALIGN {low.plan.alignment}  /* alignment the workspace needs, in bytes */
 #define {up}_WEIGHT_BYTES {const_bytes}  /* const data: values + indices + row pointers + biases */
 
 /*
- * Run one inference: reads {up}_INPUT_LEN floats from input, writes
- * {up}_OUTPUT_LEN floats to output. Uses a static arena, so it is not
- * reentrant (define {up}_NO_STATIC_ARENA to leave the arena out).
+ * Run one inference: reads {ins} ({up}_INPUT_<i>_LEN floats each), writes
+ * {outs} ({up}_OUTPUT_<i>_LEN floats each). Uses a static arena, so it is
+ * not reentrant (define {up}_NO_STATIC_ARENA to leave the arena out).
  * Returns 0 on success.
  */
-int {name}_run(const float *input, float *output);
+int {name}_run({sig});
 
 /*
  * The same, reentrant: workspace is {up}_ARENA_BYTES bytes owned by the
  * caller, aligned to {up}_ARENA_ALIGN bytes; its contents need no
  * initialization and are garbage afterwards. Returns 0 on success.
  */
-int {name}_run_ws(const float *input, float *output, void *workspace);
+int {name}_run_ws({sig}, void *workspace);
 
 #define {up}_BATCH_TILE {tile_n}  /* samples {name}_run_batch_ws runs per kernel call */
 #define {up}_BATCH_ARENA_BYTES {batch_bytes}  /* workspace of {name}_run_batch_ws */
 
 /*
- * Run n inferences: input holds n samples of {up}_INPUT_LEN floats, output
- * gets n results of {up}_OUTPUT_LEN floats. Samples go through the layers
- * {up}_BATCH_TILE at a time (batched kernels read each weight once per tile),
- * the rest one by one. workspace: {up}_BATCH_ARENA_BYTES bytes, aligned to
- * {up}_ARENA_ALIGN. Reentrant. Returns 0 on success.
+ * Run n inferences: inputs[i] holds n samples of {up}_INPUT_<i>_LEN floats
+ * and outputs[i] gets n results of {up}_OUTPUT_<i>_LEN floats, in the order
+ * of the macros above. Samples go through the layers {up}_BATCH_TILE at a
+ * time (batched kernels read each weight once per tile), the rest one by one.
+ * workspace: {up}_BATCH_ARENA_BYTES bytes, aligned to {up}_ARENA_ALIGN.
+ * Reentrant. Returns 0 on success.
  */
-int {name}_run_batch_ws(size_t n, const float *input, float *output, void *workspace);
+int {name}_run_batch_ws(size_t n, const float *const *inputs, float *const *outputs, void *workspace);
 
 #ifdef __cplusplus
 }}
@@ -96,10 +122,8 @@ def weights_source(low: Lowered, name: str, origin: str, target: str, isa: str) 
 def _pointer(low: Lowered, value: str) -> str:
     r = low.roots.get(value, value)
     where = low.storage[r]
-    if where == INPUT:
-        return "input"
-    if where == OUTPUT:
-        return "output"
+    if where in (INPUT, OUTPUT):
+        return low.params[r]
     if where == "const":
         return low.symbols[r]
     return f"(float *)(ws + {low.plan.offsets[r]})"
@@ -132,24 +156,28 @@ def _body(low: Lowered, isa: str) -> str:
 
 
 def source(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lowered | None = None) -> str:
-    up = name.upper()
+    g, up = low.graph, name.upper()
+    sig = _signature(low)
+    names = ", ".join(low.params[v] for v in (*g.inputs, *g.outputs))
     need_string = any(s.kernel is None for s in low.steps + (tile.steps if tile else []))
     arena_words = max(1, (low.plan.peak + 3) // 4)
-    tile_fn = ""
-    batch_loop = ""
+
+    def at(i: str) -> str:  # sample i of every input and output array
+        ins = [f"inputs[{j}] + {i} * {up}_INPUT_{j}_LEN" for j in range(len(g.inputs))]
+        outs = [f"outputs[{j}] + {i} * {up}_OUTPUT_{j}_LEN" for j in range(len(g.outputs))]
+        return ", ".join(ins + outs)
+
+    tile_fn = batch_loop = ""
     if tile is not None:
         tile_fn = f"""
 /* {up}_BATCH_TILE samples at once: the same layers with m = {up}_BATCH_TILE. */
-static int {name}_tile_ws(const float *input, float *output, void *workspace) {{
+static int {name}_tile_ws({sig}, void *workspace) {{
   unsigned char *ws = (unsigned char *)workspace;
 {_body(tile, isa)}  return 0;
 }}
 """
-        batch_loop = f"""  for (; i + {up}_BATCH_TILE <= n; i += {up}_BATCH_TILE) {{
-    status = {name}_tile_ws(input + i * {up}_INPUT_LEN, output + i * {up}_OUTPUT_LEN, workspace);
-    if (status != 0) {{
-      return status;
-    }}
+        batch_loop = f"""  for (; i + {up}_BATCH_TILE <= n && status == 0; i += {up}_BATCH_TILE) {{
+    status = {name}_tile_ws({at("i")}, workspace);
   }}
 """
     return f"""{banner(f"{name}.c", origin, target, isa)}#include <math.h>
@@ -168,21 +196,21 @@ static float {name}_arena[{arena_words}] __attribute__((aligned({low.plan.alignm
 static float {name}_arena[{arena_words}];
 #endif
 
-int {name}_run(const float *input, float *output) {{
-  return {name}_run_ws(input, output, {name}_arena);
+int {name}_run({sig}) {{
+  return {name}_run_ws({names}, {name}_arena);
 }}
 #endif
 
-int {name}_run_ws(const float *input, float *output, void *workspace) {{
+int {name}_run_ws({sig}, void *workspace) {{
   unsigned char *ws = (unsigned char *)workspace;
 {_body(low, isa)}  return 0;
 }}
 {tile_fn}
-int {name}_run_batch_ws(size_t n, const float *input, float *output, void *workspace) {{
+int {name}_run_batch_ws(size_t n, const float *const *inputs, float *const *outputs, void *workspace) {{
   size_t i = 0;
   int status = 0;
 {batch_loop}  for (; i < n && status == 0; i++) {{
-    status = {name}_run_ws(input + i * {up}_INPUT_LEN, output + i * {up}_OUTPUT_LEN, workspace);
+    status = {name}_run_ws({at("i")}, workspace);
   }}
   return status;
 }}

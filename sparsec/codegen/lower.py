@@ -54,6 +54,7 @@ class Lowered:
     layers: list[dict]
     kernels: list[str]  # families used, in first-use order
     symbols: dict[str, str] = field(default_factory=dict)  # IR constant name -> C symbol
+    params: dict[str, str] = field(default_factory=dict)  # input/output value (or its root) -> C parameter
 
 
 class Lowering:
@@ -218,13 +219,14 @@ class Lowering:
 def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Lowered:
     """Steps, storage and memory plan for ``graph``. ``debug`` keeps every intermediate
     in its own arena slot (no reuse, no in-place) so tests can read them after a run."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise CodegenError(
-            f"code generation supports one input and one output; the model has "
-            f"{len(graph.inputs)} and {len(graph.outputs)}",
-            file=graph.source,
-            hint="Select one output with outputs=[...]",
-        )
+    for v in (*graph.inputs, *graph.outputs):
+        if graph.types[v].dtype != "float32":
+            raise CodegenError(
+                f"model {'input' if v in graph.inputs else 'output'} '{v}' is {graph.types[v].dtype}; "
+                "the generated C takes and returns float32 only",
+                file=graph.source,
+                hint="Keep only float outputs with outputs=[...] (CLI --outputs)",
+            )
     ctx = Lowering(graph, target, prefix)
     for node in graph.nodes:
         if node.name in ctx.fused:
@@ -240,16 +242,20 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
             v = aliases[v]
         return v
 
-    (inp,), (out,) = graph.inputs, graph.outputs
     written = {s.writes for s in steps}
-    if root(out) in written and root(out) != inp:
-        storage = {root(out): OUTPUT}
-    else:  # the output is a view of the input or of a constant: copy it at the end
-        src = root(out)
-        steps.append(Step(None, [str(graph.types[out].nbytes), Ref(src), Ref(out)], [src], out, []))
-        aliases.pop(out, None)
-        storage = {out: OUTPUT}
-    storage[inp] = INPUT
+    storage: dict[str, str] = {}
+    params = c_parameters(graph)
+    for out in graph.outputs:
+        r = root(out)
+        if r in written and r not in storage and r not in graph.inputs:
+            storage[r] = OUTPUT  # the producer writes straight into the caller's array
+            params[r] = params[out]
+        else:  # a view of an input, of a constant or of another output: copy it at the end
+            steps.append(Step(None, [str(graph.types[out].nbytes), Ref(r), Ref(out)], [r], out, []))
+            aliases.pop(out, None)
+            storage[out] = OUTPUT
+    for inp in graph.inputs:
+        storage[inp] = INPUT
 
     def last_read(r: str) -> int:
         return max((i for i, s in enumerate(steps) if any(root(v) == r for v in s.reads)), default=-1)
@@ -282,7 +288,23 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
                 ctx.const_symbol(root(a.value))
     kernels = list(dict.fromkeys(s.kernel for s in steps if s.kernel))
     roots = {v: root(v) for v in graph.types}
-    return Lowered(graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols)
+    return Lowered(graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols, params)
+
+
+def c_parameters(graph: Graph) -> dict[str, str]:
+    """Graph input/output -> the C parameter that carries it: its name made an identifier,
+    kept clear of the entry points' own locals and of each other."""
+    taken = {"n", "i", "ws", "workspace", "inputs", "outputs", "status"}
+    params = {}
+    for v in (*graph.inputs, *graph.outputs):
+        name = stem = identifier(v)
+        k = 1
+        while name in taken or name.startswith("sparsec_"):
+            k += 1
+            name = f"{stem}_{k}"
+        taken.add(name)
+        params[v] = name
+    return params
 
 
 def lower_tile(graph: Graph, target: Target, prefix: str, single: Lowered, tile: int) -> Lowered | None:
@@ -291,11 +313,11 @@ def lower_tile(graph: Graph, target: Target, prefix: str, single: Lowered, tile:
 
     See ``rebatch`` for when samples are independent.
     """
-    types = rebatch(graph, tile)
-    if types is None:
+    batched = rebatch(graph, tile)
+    if batched is None:
         return None
     try:
-        low = lower(graph.replace(types=types), target, prefix)
+        low = lower(batched, target, prefix)
     except SparsecError:
         return None
     same = low.constants.keys() == single.constants.keys() and all(

@@ -81,7 +81,6 @@ clean:
 
 def build_report(low: Lowered, name: str, origin: str, target: Target) -> dict:
     g, plan = low.graph, low.plan
-    (inp,), (out,) = g.inputs, g.outputs
     buffers = []
     for r, where in sorted(low.storage.items()):
         if where == "arena":
@@ -93,8 +92,8 @@ def build_report(low: Lowered, name: str, origin: str, target: Target) -> dict:
         "sparsec": __version__,
         "target": target.name,
         "isa": target.primary_isa,
-        "input": {"name": inp, "shape": list(g.types[inp].shape)},
-        "output": {"name": out, "shape": list(g.types[out].shape)},
+        "inputs": [{"name": v, "shape": list(g.types[v].shape), "parameter": low.params[v]} for v in g.inputs],
+        "outputs": [{"name": v, "shape": list(g.types[v].shape), "parameter": low.params[v]} for v in g.outputs],
         "layers": low.layers,
         "weight_bytes": sum(a.nbytes for a in low.constants.values()),
         "arena": {
@@ -113,7 +112,11 @@ def report_markdown(r: dict) -> str:
         f"# {r['model']} — sparsec {r['sparsec']} report",
         "",
         f"Source: `{r['source']}`; target `{r['target']}` ({r['isa']}).",
-        f"Input `{r['input']['name']}` {r['input']['shape']}, output `{r['output']['name']}` {r['output']['shape']}.",
+        "Inputs "
+        + ", ".join(f"`{v['name']}` {v['shape']}" for v in r["inputs"])
+        + "; outputs "
+        + ", ".join(f"`{v['name']}` {v['shape']}" for v in r["outputs"])
+        + ".",
         "",
         "| layer | ops | shape | format | nonzeros | density | weight bytes | bias bytes | MACs | why |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
