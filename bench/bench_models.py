@@ -135,6 +135,29 @@ def run(label: str, proto: onnx.ModelProto, sparsities=(0.0, 0.5, 0.9, 0.95), ba
     return rows
 
 
+def overhead() -> None:
+    """Per-call cost on a tiny model (one Relu over 4 floats): what a call costs beyond the math."""
+    import onnxruntime as ort
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["y"], name="relu")],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    proto.ir_version = 8
+    compiled = sparsec.compile(sparsec.load(proto), name="tiny")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    x = np.ones((1, 4), np.float32)
+    ours, theirs = median_us(lambda: compiled(x)), median_us(lambda: sess.run(None, {"input": x}))
+    print("\n| per-call overhead (Relu on 4 floats) | sparsec `c(x)` µs | onnxruntime `session.run` µs | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| batch 1 | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |")
+
+
 def main() -> None:
     print(
         "| model | sparsity | batch | sparsec µs | onnxruntime µs | numpy µs | scipy CSR µs | "
@@ -145,6 +168,7 @@ def main() -> None:
         run("digits 64-128-64-10", mlp_proto([64, 128, 64, 10]))
     run("LeNet-300-100", mlp_proto([784, 300, 100, 10]))
     run("MLP 1024x3", mlp_proto([1024, 1024, 1024, 1024]))
+    overhead()
 
 
 if __name__ == "__main__":
