@@ -262,8 +262,13 @@ def test_generation_is_deterministic():
     assert a.files == b.files
 
 
-def test_every_constant_round_trips_bit_exactly():
+@pytest.mark.parametrize("special", [False, True], ids=["digits", "inf-nan-free-extremes"])
+def test_every_constant_round_trips_bit_exactly(special):
     model = sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.5)
+    if special:  # infinities (SPARSEC_INFINITY, no <math.h>), -0, subnormals, FLT_MAX in a bias
+        nodes, inits, _ = dense_layer("fc", "input", 3, 8, 0, relu=False)
+        inits["fc.b"] = np.array([np.inf, -np.inf, -0.0, 1e-45, -1e-40, 3.4028235e38, -3.4028235e38, 1.0], np.float32)
+        model = sparsec.load(graph_model(nodes, [("input", [1, 3])], [("fc.y", [1, 8])], inits))
     c = sparsec.compile(model, name="rt")
     lib = ctypes.CDLL(c.library().path)
     ctype = {
@@ -280,7 +285,7 @@ def test_every_constant_round_trips_bit_exactly():
         want = array.reshape(-1).view(np.uint32) if array.dtype == np.float32 else array.reshape(-1)
         np.testing.assert_array_equal(got, want, err_msg=symbol)
         checked += array.size
-    assert checked > 10000
+    assert checked > (8 if special else 10000)
 
 
 def compile_strict(compiler, project):

@@ -37,13 +37,22 @@ def check_model_name(name: str) -> str:
     return name
 
 
+#: +infinity without <math.h>, which bare-metal toolchains without a C library lack (IEEE overflow).
+INFINITY_MACRO = """#include <float.h>
+#ifndef SPARSEC_INFINITY
+#define SPARSEC_INFINITY (FLT_MAX * 2.0f)
+#endif
+"""
+
+
 def float_literal(x: float) -> str:
-    """Shortest decimal that parses back to the same float32 bits, with an 'f' suffix."""
+    """Shortest decimal that parses back to the same float32 bits, with an 'f' suffix
+    (infinities as SPARSEC_INFINITY, see INFINITY_MACRO)."""
     v = np.float32(x)
     if not np.isfinite(v):
         if np.isnan(v):
             raise CodegenError("a constant is NaN", hint="Check the trained weights")
-        return "INFINITY" if v > 0 else "-INFINITY"
+        return "SPARSEC_INFINITY" if v > 0 else "-SPARSEC_INFINITY"
     s = str(v)
     if "e" not in s and "." not in s:
         s += ".0"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..ir import Graph
-from .cwriter import array_declaration, array_definition, dims
+from .cwriter import INFINITY_MACRO, array_declaration, array_definition, dims
 from .kernels import KERNELS
 from .lower import INPUT, OUTPUT, Lowered, Ref, Step
 
@@ -108,7 +108,7 @@ def weights_header(low: Lowered, name: str, origin: str, target: str, isa: str) 
     decls = "".join(array_declaration(s, a) for s, a in low.constants.items())
     return (
         f"{banner(f'{name}_weights.h', origin, target, isa)}#ifndef {guard}\n#define {guard}\n\n"
-        f"#include <stdint.h>\n\n{decls}\n#endif /* {guard} */\n"
+        f"#include <stdint.h>\n{INFINITY_MACRO}\n{decls}\n#endif /* {guard} */\n"
     )
 
 
@@ -147,7 +147,12 @@ def _body(low: Lowered, isa: str) -> str:
         args = [_pointer(low, a.value) if isinstance(a, Ref) else a for a in s.args]
         body.append(_comment(low.graph, s))
         if s.kernel is None:
-            body.append(f"  memcpy({args[2]}, {args[1]}, {args[0]});\n")
+            # A plain loop, not memcpy: bare-metal targets may have no <string.h>.
+            count = int(args[0]) // 4
+            body.append(
+                f"  {{\n    size_t j;\n    for (j = 0; j < {count}; j++) {{\n"
+                f"      ({args[2]})[j] = ({args[1]})[j];\n    }}\n  }}\n"
+            )
         else:
             call = f"  {KERNELS[s.kernel].function(isa)}("
             body.append(call + _wrap(args, len(call)) + ");\n")
@@ -159,7 +164,6 @@ def source(low: Lowered, name: str, origin: str, target: str, isa: str, tile: Lo
     g, up = low.graph, name.upper()
     sig = _signature(low)
     names = ", ".join(low.params[v] for v in (*g.inputs, *g.outputs))
-    need_string = any(s.kernel is None for s in low.steps + (tile.steps if tile else []))
     arena_words = max(1, (low.plan.peak + 3) // 4)
 
     def at(i: str) -> str:  # sample i of every input and output array
@@ -180,10 +184,9 @@ static int {name}_tile_ws({sig}, void *workspace) {{
     status = {name}_tile_ws({at("i")}, workspace);
   }}
 """
-    return f"""{banner(f"{name}.c", origin, target, isa)}#include <math.h>
-#include <stddef.h>
+    return f"""{banner(f"{name}.c", origin, target, isa)}#include <stddef.h>
 #include <stdint.h>
-{"#include <string.h>" + chr(10) if need_string else ""}
+
 #include "{name}.h"
 #include "{name}_weights.h"
 #include "sparsec/kernels.h"
