@@ -533,3 +533,42 @@ def test_multiple_inputs_and_outputs():
         c(a, b[:3])
     with pytest.raises(TypeError, match="input 'b'.*float32"):
         c(a, b.astype(np.float64))
+
+
+def _cmake_build(project, build, *extra):
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake not found: `make test` installs it (the dev extras pull it from PyPI)")
+    flags = " ".join(STRICT_CFLAGS)
+    for cmd in (
+        [cmake, "-S", str(project), "-B", str(build), f"-DCMAKE_C_FLAGS={flags}", *extra],
+        [cmake, "--build", str(build)],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cmake_builds_the_static_library(tmp_path):
+    model = sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9)
+    out = sparsec.compile(model, name="mlp").export(tmp_path / "p")
+    _cmake_build(out, tmp_path / "b")
+    assert (tmp_path / "b" / "libmlp.a").is_file()
+
+
+@pytest.mark.parametrize("target", ["cortex-m4f", "aarch64-neon", "riscv32"])
+def test_cross_projects_build_with_their_toolchain(tmp_path, target):
+    """make and CMake (with the generated toolchain file) build the project with the target's
+    cross compiler, warnings as errors, into a library of that architecture."""
+    model = sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9)
+    c = sparsec.compile(model, target=target, name="mlp")
+    if shutil.which(c.target.cc) is None:
+        pytest.skip(f"{c.target.cc} not installed: `make test` installs {c.target.cc_package} as root")
+    out = c.export(tmp_path / "p")
+    cflags = " ".join([*c.target.cflags, *STRICT_CFLAGS[1:]])
+    proc = subprocess.run(["make", "-s", f"CFLAGS={cflags}"], cwd=out, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    _cmake_build(out, tmp_path / "b", f"-DCMAKE_TOOLCHAIN_FILE={out / 'toolchain.cmake'}")
+    lib = tmp_path / "b" / "libmlp.a"
+    objdump = c.target.cc[: -len("gcc")] + "objdump"
+    arch = subprocess.run([objdump, "-f", str(lib)], capture_output=True, text=True).stdout
+    assert {"cortex-m4f": "arm", "aarch64-neon": "aarch64", "riscv32": "riscv"}[target] in arch
