@@ -63,6 +63,21 @@ class CompiledModel:
     def arena_bytes(self) -> int:
         return self.lowered.plan.peak
 
+    @property
+    def footprint(self) -> dict[str, int]:
+        """Bytes of flash, RAM, weights, code, arena and stack of the model built for its target
+        (cross targets: measured from the linked ELF; see sparsec.device)."""
+        from . import device
+
+        return device.footprint(self)
+
+    def profile(self, *args: object, **kwargs: object) -> dict[str, float]:
+        """Instructions per inference (exact, under the target's emulator) and a cycle estimate."""
+        from . import device
+
+        batches, _ = bind_inputs(self.lowered.graph, args, kwargs)
+        return device.profile(self, batches)
+
     def export(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write the self-contained C project to ``out_dir`` (atomically; see write_project)."""
         return write_project(self.files, out_dir)
@@ -91,6 +106,12 @@ class CompiledModel:
         """Run the C on float32 inputs: one sample or a batch [B, ...]; positionally in the model's
         input order, as one dict {name: array} or by keyword. Returns float32: an array for one
         output, else {name: array}."""
+        if self.target.emulator is not None:  # a cross target: build for it, run under its emulator
+            from . import device
+
+            g = self.lowered.graph
+            batches, single = bind_inputs(g, args, kwargs)
+            return unbind_outputs(g, device.run(self, batches), single)
         lib = self._lib if self._lib is not None else self.library()
         # Fast path for one sample, with or without the batch dim of 1: nothing but the C call.
         if self._single_io and len(args) == 1 and not kwargs:
