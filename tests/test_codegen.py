@@ -300,6 +300,7 @@ def all_projects(tmp_path):
     models = {
         "digits90": sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9),
         "digits_dense": sparsec.load(DIGITS / "digits_mlp.onnx"),
+        "digits_bsr": _model_of("digits_bsr"),
         **{k: sparsec.load(v) for k, v in {**SPECIAL, **MULTI}.items()},
     }
     return {k: sparsec.compile(m, name=k).export(tmp_path / k) for k, m in models.items()}
@@ -410,6 +411,8 @@ def _model_of(name):
         return sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.9)
     if name == "digits_dense":
         return sparsec.load(DIGITS / "digits_mlp.onnx")
+    if name == "digits_bsr":
+        return sparsec.prune(sparsec.load(DIGITS / "digits_mlp.onnx"), 0.75, granularity="block", block=(4, 1))
     return sparsec.load({**SPECIAL, **MULTI}[name])
 
 
@@ -572,3 +575,22 @@ def test_cross_projects_build_with_their_toolchain(tmp_path, target):
     objdump = c.target.cc[: -len("gcc")] + "objdump"
     arch = subprocess.run([objdump, "-f", str(lib)], capture_output=True, text=True).stdout
     assert {"cortex-m4f": "arm", "aarch64-neon": "aarch64", "riscv32": "riscv"}[target] in arch
+
+
+@pytest.mark.parametrize("block", [(1, 4), (4, 1), (8, 1)])
+def test_block_pruned_layers_compile_to_block_sparse(block):
+    """Weights pruned in blocks the kernels take are stored BSR (one index per block) and match
+    the reference one by one and in batch tiles; unstructured pruning stays CSR."""
+    base = sparsec.load(chain((64, 48, 30, 10)))
+    model = sparsec.prune(base, 0.75, granularity="block", block=block)
+    c = sparsec.compile(model, name="blocky")
+    r, k = block
+    assert [L["format"] for L in c.report["layers"]] == [f"bsr{r}x{k}"] * 3, c.report["layers"]
+    layer = c.report["layers"][0]
+    assert layer["weight_bytes"] < 4 * 48 * 64 * 0.3 and layer["index_type"] == "uint8"
+    assert f"sparsec_f32_spmm_minmax_ukernel_{r}x{k}_u8__" in c.files["blocky.c"]
+    x = inputs_for(model, n=19, seed=3)
+    assert_matches_reference(c, x)
+    assert_matches_reference(c, x[:1])
+    assert [L["format"] for L in sparsec.compile(sparsec.prune(base, 0.75), name="u").report["layers"]] == ["dense"] * 3
+    assert [L["format"] for L in sparsec.compile(sparsec.prune(base, 0.9), name="u").report["layers"]][0] == "csr"

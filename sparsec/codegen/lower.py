@@ -17,10 +17,10 @@ from ..errors import CodegenError, SparsecError
 from ..frontend import rebatch
 from ..ir import Graph, Node
 from ..passes.memory import Buffer, Plan, plan_memory
-from ..sparse import CSR, choose_format
+from ..sparse import BLOCK_SHAPES, BSR, CSR, choose_format, is_block_structured
 from ..targets import Target
 from .cwriter import float_literal, identifier
-from .kernels import SPMM_FAMILY
+from .kernels import BSPMM_FAMILY, SPMM_FAMILY
 
 INPUT, OUTPUT = "input", "output"  # storage of graph inputs / outputs: the caller's pointers
 
@@ -90,7 +90,22 @@ class Lowering:
         name = self._symbol(node.name)
         fmt, why = choose_format(weight, self.target.csr_crossover)
         bias_sym = self._array(f"{name}_bias", np.asarray(bias, np.float32)) if bias is not None else "NULL"
-        if fmt == "csr":
+        bsr = _block_form(weight)
+        if bsr is not None:
+            fmt = f"bsr{bsr.block[0]}x{bsr.block[1]}"
+            why = (
+                f"pruned in {bsr.block[0]}x{bsr.block[1]} blocks, {bsr.values.size / weight.size:.1%} stored "
+                f"<= {BSR_CROSSOVER:.0%}: block-sparse, one index per block"
+            )
+            family = BSPMM_FAMILY[(bsr.block, str(bsr.indices.dtype))]
+            tensors = [
+                self._array(f"{name}_indptr", bsr.indptr),
+                self._array(f"{name}_indices", bsr.indices),
+                self._array(f"{name}_values", bsr.values),
+            ]
+            nnz, wbytes, macs = bsr.nnz, bsr.nbytes, m * bsr.values.size
+            index = str(bsr.indices.dtype)
+        elif fmt == "csr":
             csr = CSR.from_dense(weight)
             family = SPMM_FAMILY[str(csr.indices.dtype)]
             tensors = [
@@ -305,6 +320,27 @@ def c_parameters(graph: Graph) -> dict[str, str]:
         taken.add(name)
         params[v] = name
     return params
+
+
+#: Block-sparse is used for a block-structured weight storing at most this fraction of the dense
+#: matrix: a stored weight costs about as much as a dense one (a broadcast or vector load and an
+#: FMA, one index per block), so it pays well above the CSR crossover (bench/bench_kernels.py).
+BSR_CROSSOVER = 0.5
+
+
+def _block_form(weight: np.ndarray) -> BSR | None:
+    """The weight as BSR when it is exactly block-structured for a block shape the kernels take
+    (largest blocks first: fewer indices, wider SIMD), stores at most BSR_CROSSOVER of the dense
+    matrix and is smaller than CSR; else None."""
+    if not np.any(weight):
+        return None
+    csr_bytes = CSR.from_dense(weight).nbytes
+    for block in sorted(BLOCK_SHAPES, key=lambda b: -b[0] * b[1]):
+        if is_block_structured(weight, block):
+            bsr = BSR.from_dense(weight, block)
+            if bsr.values.size <= BSR_CROSSOVER * weight.size and bsr.nbytes < csr_bytes:
+                return bsr
+    return None
 
 
 def lower_tile(graph: Graph, target: Target, prefix: str, single: Lowered, tile: int) -> Lowered | None:
