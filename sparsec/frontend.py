@@ -387,7 +387,7 @@ def rebatch(graph: Graph, batch: int) -> Graph | None:
 
     A Reshape to a constant shape that starts with the batch of 1 (what exporters' Shape ->
     Concat -> Reshape chains fold to at load) gets 0 there instead, ONNX's "copy this dim
-    from the input", which is the same at batch 1 and right at any batch.
+    from the input" (or -1 under allowzero=1), the same at batch 1 and right at any batch.
     """
     if not graph.inputs or any(not graph.types[v].shape or graph.types[v].shape[0] != 1 for v in graph.inputs):
         return None
@@ -399,10 +399,13 @@ def rebatch(graph: Graph, batch: int) -> Graph | None:
         if node.op in ("Trilu", "EyeLike") and rank <= 2:
             return None
         shape = graph.constants.get(node.inputs[1]) if node.op == "Reshape" else None
-        if shape is not None and shape.size and shape[0] == 1 and rank and not node.attrs.get("allowzero", 0):
-            name = unique_name(graph, f"{node.inputs[1]}_batch", taken)
-            constants[name] = frozen_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype))
-            node = node.replace(inputs=(node.inputs[0], name, *node.inputs[2:]))
+        if shape is not None and shape.size and shape[0] == 1 and rank:
+            # 0 copies the input's dim; with allowzero=1 a 0 is literal, so -1 (infer it) if free.
+            lead = 0 if not node.attrs.get("allowzero", 0) else -1 if np.all(shape[1:] > 0) else None
+            if lead is not None:
+                name = unique_name(graph, f"{node.inputs[1]}_batch", taken)
+                constants[name] = frozen_array(np.concatenate([[lead], shape[1:]]).astype(shape.dtype))
+                node = node.replace(inputs=(node.inputs[0], name, *node.inputs[2:]))
         nodes.append(node)
     try:
         new = infer_types(

@@ -106,6 +106,9 @@ int {name}_run_batch_ws(size_t n, const float *const *inputs, float *const *outp
 def weights_header(low: Lowered, name: str, origin: str, target: str, isa: str) -> str:
     guard = f"{name.upper()}_WEIGHTS_H"
     decls = "".join(array_declaration(s, a) for s, a in low.constants.items())
+    if low.structs:  # window geometries of Conv/pool layers
+        decls = '#include "sparsec/kernels.h"\n\n' + decls
+        decls += "".join(f"extern const struct sparsec_window2d {s};\n" for s in low.structs)
     return (
         f"{banner(f'{name}_weights.h', origin, target, isa)}#ifndef {guard}\n#define {guard}\n\n"
         f"#include <stdint.h>\n{INFINITY_MACRO}\n{decls}\n#endif /* {guard} */\n"
@@ -116,6 +119,11 @@ def weights_source(low: Lowered, name: str, origin: str, target: str, isa: str) 
     parts = [banner(f"{name}_weights.c", origin, target, isa), f'#include "{name}_weights.h"\n']
     for symbol, array in low.constants.items():
         parts.append("\n" + array_definition(symbol, array))
+    for symbol, init in low.structs.items():
+        parts.append(
+            f"\n/* in h, w; out h, w; kernel; strides; dilations; pads top, left, bottom, right */\n"
+            f"const struct sparsec_window2d {symbol} = {init};\n"
+        )
     return "".join(parts)
 
 

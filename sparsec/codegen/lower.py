@@ -20,7 +20,7 @@ from ..passes.memory import Buffer, Plan, plan_memory
 from ..sparse import BLOCK_SHAPES, BSR, CSR, choose_format, is_block_structured
 from ..targets import Target
 from .cwriter import float_literal, identifier
-from .kernels import BSPMM_FAMILY, SPMM_FAMILY
+from .kernels import BSPMM_FAMILY, SPCONV_FAMILY, SPMM_FAMILY
 
 INPUT, OUTPUT = "input", "output"  # storage of graph inputs / outputs: the caller's pointers
 
@@ -55,6 +55,7 @@ class Lowered:
     kernels: list[str]  # families used, in first-use order
     symbols: dict[str, str] = field(default_factory=dict)  # IR constant name -> C symbol
     params: dict[str, str] = field(default_factory=dict)  # input/output value (or its root) -> C parameter
+    structs: dict[str, str] = field(default_factory=dict)  # const struct sparsec_window2d symbol -> initializer
 
 
 class Lowering:
@@ -68,6 +69,7 @@ class Lowering:
         self.constants: dict[str, np.ndarray] = {}
         self.symbols: dict[str, str] = {}
         self.layers: list[dict] = []
+        self.structs: dict[str, str] = {}
         self.fused: set[str] = set()
         self._taken: set[str] = set()
         self._consumers: dict[str, list[Node]] = {}
@@ -145,6 +147,90 @@ class Lowering:
                 "why": why,
             }
         )
+
+    def window(self, node: Node, geo) -> str:
+        """A const struct sparsec_window2d for a 2-D Conv/pool geometry (ops.conv.Windows); returns &symbol."""
+        if len(geo.kernel) not in (1, 2):
+            raise ops.OpFormError(f"only 1-D and 2-D windows are compiled, this one has {len(geo.kernel)} axes")
+        one = (1,) * (2 - len(geo.kernel))  # 1-D runs as 2-D with planes of height 1
+        z = (0,) * (2 - len(geo.kernel))
+        fields = [
+            *one, *geo.in_shape, *one, *geo.out_shape, *one, *geo.kernel, *one, *geo.strides, *one, *geo.dilations,
+            *z, geo.begin[0], *z, geo.end[0],
+        ] if len(geo.kernel) == 1 else [
+            *geo.in_shape, *geo.out_shape, *geo.kernel, *geo.strides, *geo.dilations,
+            geo.begin[0], geo.begin[1], geo.end[0], geo.end[1],
+        ]  # fmt: skip
+        symbol = f"{self.prefix}_{self._symbol(node.name + '_window')}"
+        self.structs[symbol] = "{" + ", ".join(str(int(f)) for f in fields) + "}"
+        return f"&{symbol}"
+
+    def conv2d(self, node: Node, x: str, weight: np.ndarray, bias: np.ndarray | None, geo, depthwise: bool) -> None:
+        """ONNX Conv (groups 1, or depthwise with one filter per channel): sparse (CSR over
+        [M][C*kh*kw]) or dense by the same rule as fully connected layers; bias and clamp fused."""
+        lo, hi, out, fused = self._activation(node)
+        batch, c = self.type(x).shape[:2]
+        m = weight.shape[0]
+        matrix = weight.reshape(m, -1)
+        name = self._symbol(node.name)
+        window = self.window(node, geo)
+        bias_sym = self._array(f"{name}_bias", np.asarray(bias, np.float32)) if bias is not None else "NULL"
+        pixels = int(np.prod(geo.out_shape))
+        fmt, why = ("dense", "depthwise: dense") if depthwise else choose_format(matrix, self.target.csr_crossover)
+        if fmt == "csr":
+            csr = CSR.from_dense(matrix)
+            family = SPCONV_FAMILY[str(csr.indices.dtype)]
+            tensors = [
+                self._array(f"{name}_indptr", csr.indptr),
+                self._array(f"{name}_indices", csr.indices),
+                self._array(f"{name}_values", csr.values),
+            ]
+            nnz, wbytes, index = csr.nnz, csr.nbytes, str(csr.indices.dtype)
+        else:
+            family = "f32-dwconv" if depthwise else "f32-conv"
+            tensors = [self._array(f"{name}_weight", np.ascontiguousarray(weight, np.float32))]
+            nnz, wbytes, index = int(np.count_nonzero(weight)), 4 * weight.size, None
+        channels = [str(c)] if depthwise else [str(c), str(m)]
+        self._step(
+            family,
+            [str(batch), *channels, window, Ref(x), *tensors, bias_sym, Ref(out), float_literal(lo), float_literal(hi)],
+            [x],
+            out,
+            [node, *fused],
+            f"W float32{list(weight.shape)} {fmt.upper()}, nnz {nnz}/{weight.size} ({nnz / max(1, weight.size):.1%})",
+        )
+        self.layers.append(
+            {
+                "layer": name,
+                "nodes": [nd.name for nd in (node, *fused)],
+                "ops": "+".join(nd.op for nd in (node, *fused)),
+                "shape": list(matrix.shape),
+                "format": fmt,
+                "index_type": index,
+                "nonzeros": nnz,
+                "density": nnz / max(1, weight.size),
+                "weight_bytes": wbytes,
+                "bias_bytes": 0 if bias is None else 4 * m,
+                "macs": batch * pixels * (nnz if fmt == "csr" else weight.size),
+                "why": why,
+            }
+        )
+
+    def pool2d(self, node: Node, x: str, geo, kind: str, count_include_pad: bool = False) -> None:
+        """MaxPool ("max") or AveragePool ("avg") over 2-D planes."""
+        batch, c = self.type(x).shape[:2]
+        window = self.window(node, geo)
+        args = [str(batch), str(c), window] + (["1" if count_include_pad else "0"] if kind == "avg" else [])
+        out = node.outputs[0]
+        self._step(f"f32-{kind}pool", [*args, Ref(x), Ref(out)], [x], out, [node])
+
+    def global_avgpool(self, node: Node, x: str, first_axis: int = 2) -> None:
+        """Mean over the axes from ``first_axis`` on (GlobalAveragePool: the spatial ones)."""
+        shape = self.type(x).shape
+        planes = int(np.prod(shape[:first_axis], dtype=np.int64))
+        size = int(np.prod(shape[first_axis:], dtype=np.int64))
+        out = node.outputs[0]
+        self._step("f32-gavgpool", [str(planes), str(size), Ref(x), Ref(out)], [x], out, [node])
 
     def bias_add(self, node: Node, full: str, vec: str, *, m: int, n: int) -> None:
         lo, hi, out, fused = self._activation(node)
@@ -303,7 +389,9 @@ def lower(graph: Graph, target: Target, prefix: str, debug: bool = False) -> Low
                 ctx.const_symbol(root(a.value))
     kernels = list(dict.fromkeys(s.kernel for s in steps if s.kernel))
     roots = {v: root(v) for v in graph.types}
-    return Lowered(graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols, params)
+    return Lowered(
+        graph, steps, roots, storage, plan, ctx.constants, ctx.layers, kernels, ctx.symbols, params, ctx.structs
+    )
 
 
 def c_parameters(graph: Graph) -> dict[str, str]:
@@ -356,8 +444,12 @@ def lower_tile(graph: Graph, target: Target, prefix: str, single: Lowered, tile:
         low = lower(batched, target, prefix)
     except SparsecError:
         return None
-    same = low.constants.keys() == single.constants.keys() and all(
-        np.array_equal(a, single.constants[k]) and a.dtype == single.constants[k].dtype
-        for k, a in low.constants.items()
+    same = (
+        low.structs == single.structs
+        and low.constants.keys() == single.constants.keys()
+        and all(
+            np.array_equal(a, single.constants[k]) and a.dtype == single.constants[k].dtype
+            for k, a in low.constants.items()
+        )
     )
     return low if same else None

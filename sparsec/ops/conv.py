@@ -254,6 +254,25 @@ class Conv(_ConvAttributes):
             y = y + b.astype(np.float64).reshape((m,) + (1,) * nd)
         return [f32(y)]
 
+    def lower(self, node, ctx):
+        """1-D/2-D Conv with constant weights: groups 1 (sparse or dense) or depthwise."""
+        x = ctx.type(node.inputs[0])
+        weight = ctx.const(node.inputs[1])
+        if weight is None or len(x.shape) not in (3, 4):
+            raise OpFormError("only 1-D and 2-D Conv (NCW, NCHW) with constant weights is compiled")
+        bias = None
+        if len(node.inputs) > 2 and node.inputs[2]:
+            bias = ctx.const(node.inputs[2])
+            if bias is None:
+                raise OpFormError("only Conv with a constant bias is compiled")
+        g, c, m = _group(node.attrs), x.shape[1], weight.shape[0]
+        depthwise = g > 1 and g == c == m
+        if g != 1 and not depthwise:
+            raise OpFormError(
+                f"grouped Conv (group {g}, {c} -> {m} channels) is not compiled yet; groups 1 and depthwise are"
+            )
+        ctx.conv2d(node, node.inputs[0], weight, bias, self.geometry(node.attrs, x.shape, weight.shape), depthwise)
+
     def backward(self, node, inputs, outputs, grads, opset):
         x, w = inputs[0], inputs[1]
         geo = self.geometry(node.attrs, x.shape, w.shape)

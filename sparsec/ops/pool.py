@@ -81,6 +81,14 @@ class MaxPool(_Pool):
         shape = x.shape[:2] + geo.out_shape
         return [TensorType(shape, x.dtype), TensorType(shape, "int64")]
 
+    def lower(self, node, ctx):
+        x = ctx.type(node.inputs[0])
+        if len(node.outputs) > 1 and node.outputs[1]:
+            raise OpFormError("MaxPool's Indices output is not compiled")
+        if x.dtype != "float32" or len(x.shape) not in (3, 4):
+            raise OpFormError("only 1-D and 2-D float32 MaxPool is compiled")
+        ctx.pool2d(node, node.inputs[0], _geometry(node, x.shape), "max")
+
     def reference(self, node, inputs, opset):
         x = inputs[0]
         geo = _geometry(node, x.shape)
@@ -161,6 +169,12 @@ class AveragePool(_Pool):
         geo = _geometry(node, x.shape)
         return [TensorType(x.shape[:2] + geo.out_shape)]
 
+    def lower(self, node, ctx):
+        x = ctx.type(node.inputs[0])
+        if len(x.shape) not in (3, 4):
+            raise OpFormError("only 1-D and 2-D AveragePool is compiled")
+        ctx.pool2d(node, node.inputs[0], _geometry(node, x.shape), "avg", bool(node.attrs["count_include_pad"]))
+
     def reference(self, node, inputs, opset):
         x = inputs[0]
         geo = _geometry(node, x.shape)
@@ -199,6 +213,9 @@ class GlobalAveragePool(_GlobalPool):
         x = inputs[0]
         axes = tuple(range(2, x.ndim))
         return [f32(x.astype(np.float64).mean(axis=axes, keepdims=True))]
+
+    def lower(self, node, ctx):
+        ctx.global_avgpool(node, node.inputs[0])
 
     def backward(self, node, inputs, outputs, grads, opset):
         x = inputs[0]

@@ -95,6 +95,15 @@ class ReduceSum(Reduce):
 class ReduceMean(Reduce):
     op_type = "ReduceMean"
 
+    def lower(self, node, ctx):
+        """A mean over trailing axes (global average pooling, as torch.export writes it)."""
+        x = ctx.type(node.inputs[0])
+        value = ctx.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+        axes = self._axes(node, len(x.shape), value, ctx.opset)
+        if x.dtype != "float32" or not axes or list(axes) != list(range(axes[0], len(x.shape))) or axes[0] == 0:
+            raise OpFormError("only ReduceMean over trailing axes (not the batch) is compiled")
+        ctx.global_avgpool(node, node.inputs[0], first_axis=axes[0])
+
     def backward(self, node, inputs, outputs, grads, opset):
         if inputs[0].dtype != np.float32:
             return super().backward(node, inputs, outputs, grads, opset)

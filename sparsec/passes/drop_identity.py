@@ -1,4 +1,4 @@
-"""Remove Identity and inference-mode Dropout by rewiring their consumers."""
+"""Remove Identity, inference-mode Dropout and casts to the type a value already has, by rewiring their consumers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def drop_identity(graph: Graph) -> Graph:
 
     keep = []
     for node in graph.nodes:
-        if node.op in PASS_THROUGH and not any(node.outputs[1:]):  # a used Dropout mask stays
+        same_type_cast = node.op in ("Cast", "CastLike") and graph.types[node.outputs[0]] == graph.types[node.inputs[0]]
+        if (node.op in PASS_THROUGH or same_type_cast) and not any(node.outputs[1:]):  # a used Dropout mask stays
             out, src = node.outputs[0], root(node.inputs[0])
             if out not in graph.outputs:
                 alias[out] = src
