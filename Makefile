@@ -27,12 +27,19 @@ $(STAMP): $(SOURCES)
 	touch $@
 
 # The tests compile generated C with gcc and clang (warnings as errors) and
-# under ASan/UBSan. As root, install what is missing; otherwise tests that
-# need a missing tool say so when they skip.
+# under ASan/UBSan, and run the kernels on Arm and RISC-V targets under QEMU
+# (cross compilers + emulators). As root, install what is missing; otherwise
+# tests that need a missing tool say so (naming the package) when they skip.
+SYSTEM_PACKAGES := clang make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-user \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-unknown-elf qemu-system-misc
 deps-system:
-	@if [ "$$(id -u)" = 0 ] && { ! command -v clang >/dev/null || ! command -v make >/dev/null; }; then \
-		echo "installing clang (Debian)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang make >/dev/null; \
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		echo "installing (Debian):" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	elif [ -n "$$missing" ]; then \
+		echo "not root, so not installing (tests needing these skip):" $$missing; \
 	fi
 
 clean:
