@@ -155,6 +155,11 @@ cdef bint _use_avx2(str K, str family, object isa) except -1:
             raise RuntimeError(f"{K}: isa='avx2' needs a CPU with AVX2 and FMA, and this one "
                                "lacks them; use isa='scalar'")
         return True
+    if isa in ("neon", "armv7em"):
+        target = "aarch64-neon" if isa == "neon" else "cortex-m4f"
+        raise RuntimeError(f"{K}: isa={isa!r} kernels run only on their target, here under emulation: "
+                           f"sparsec.emulate.EmulatedKernels({target!r}); sparsec.kernels runs host "
+                           "ISAs only: use isa='scalar'")
     raise RuntimeError(f"{K}: isa={isa!r} is not built into sparsec.kernels")
 
 
@@ -552,4 +557,631 @@ def softmax(x, out=None, isa="scalar"):
     with nogil:
         sparsec_f32_softmax_ukernel__scalar(
             <size_t>xv.shape[0], <size_t>xv.shape[1], &xv[0, 0], &yv[0, 0])
+    return out
+
+
+# ------------------------------------------------------------------ block-sparse, conv, pooling
+
+__all__ += ["bspmm", "spconv2d", "conv2d", "dwconv2d", "maxpool2d", "avgpool2d", "global_avgpool"]
+
+
+cdef extern from "sparsec/kernels.h" nogil:
+    cdef struct sparsec_window2d:
+        size_t in_height, in_width, out_height, out_width
+        size_t kernel_height, kernel_width, stride_height, stride_width
+        size_t dilation_height, dilation_width, pad_top, pad_left, pad_bottom, pad_right
+
+    void sparsec_f32_spmm_minmax_ukernel_1x4_u8__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x4_u16__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x4_i32__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_u8__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_u16__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_i32__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_u8__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_u16__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_i32__scalar(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_u8__scalar(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const uint8_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_u16__scalar(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const uint16_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_i32__scalar(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const int32_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_conv_minmax_ukernel__scalar(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const float *w, const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_dwconv_minmax_ukernel__scalar(
+        size_t batch, size_t channels, const sparsec_window2d *g, const float *x,
+        const float *w, const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_maxpool_ukernel__scalar(
+        size_t batch, size_t channels, const sparsec_window2d *g, const float *x, float *y)
+    void sparsec_f32_avgpool_ukernel__scalar(
+        size_t batch, size_t channels, const sparsec_window2d *g, int count_include_pad,
+        const float *x, float *y)
+    void sparsec_f32_gavgpool_ukernel__scalar(
+        size_t planes, size_t plane_size, const float *x, float *y)
+    void sparsec_f32_spmm_minmax_ukernel_1x4_u8__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x4_u16__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_1x4_i32__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_u8__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_u16__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_4x1_i32__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_u8__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint8_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_u16__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const uint16_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spmm_minmax_ukernel_8x1_i32__avx2(
+        size_t m, size_t n, size_t k, const float *x, const uint32_t *indptr,
+        const int32_t *indices, const float *values, const float *bias, float *y,
+        float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_u8__avx2(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const uint8_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_u16__avx2(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const uint16_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_spconv_minmax_ukernel_i32__avx2(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const uint32_t *indptr, const int32_t *indices, const float *values,
+        const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_conv_minmax_ukernel__avx2(
+        size_t batch, size_t in_channels, size_t out_channels, const sparsec_window2d *g,
+        const float *x, const float *w, const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_dwconv_minmax_ukernel__avx2(
+        size_t batch, size_t channels, const sparsec_window2d *g, const float *x,
+        const float *w, const float *bias, float *y, float ymin, float ymax)
+    void sparsec_f32_maxpool_ukernel__avx2(
+        size_t batch, size_t channels, const sparsec_window2d *g, const float *x, float *y)
+    void sparsec_f32_avgpool_ukernel__avx2(
+        size_t batch, size_t channels, const sparsec_window2d *g, int count_include_pad,
+        const float *x, float *y)
+    void sparsec_f32_gavgpool_ukernel__avx2(
+        size_t planes, size_t plane_size, const float *x, float *y)
+
+
+# As above: off x86-64 the AVX2 names alias the scalar kernels, and _use_avx2() refuses them.
+cdef extern from *:
+    """
+    #if !defined(__x86_64__)
+    #define sparsec_f32_spmm_minmax_ukernel_1x4_u8__avx2 sparsec_f32_spmm_minmax_ukernel_1x4_u8__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_1x4_u16__avx2 sparsec_f32_spmm_minmax_ukernel_1x4_u16__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_1x4_i32__avx2 sparsec_f32_spmm_minmax_ukernel_1x4_i32__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_4x1_u8__avx2 sparsec_f32_spmm_minmax_ukernel_4x1_u8__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_4x1_u16__avx2 sparsec_f32_spmm_minmax_ukernel_4x1_u16__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_4x1_i32__avx2 sparsec_f32_spmm_minmax_ukernel_4x1_i32__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_8x1_u8__avx2 sparsec_f32_spmm_minmax_ukernel_8x1_u8__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_8x1_u16__avx2 sparsec_f32_spmm_minmax_ukernel_8x1_u16__scalar
+    #define sparsec_f32_spmm_minmax_ukernel_8x1_i32__avx2 sparsec_f32_spmm_minmax_ukernel_8x1_i32__scalar
+    #define sparsec_f32_spconv_minmax_ukernel_u8__avx2 sparsec_f32_spconv_minmax_ukernel_u8__scalar
+    #define sparsec_f32_spconv_minmax_ukernel_u16__avx2 sparsec_f32_spconv_minmax_ukernel_u16__scalar
+    #define sparsec_f32_spconv_minmax_ukernel_i32__avx2 sparsec_f32_spconv_minmax_ukernel_i32__scalar
+    #define sparsec_f32_conv_minmax_ukernel__avx2 sparsec_f32_conv_minmax_ukernel__scalar
+    #define sparsec_f32_dwconv_minmax_ukernel__avx2 sparsec_f32_dwconv_minmax_ukernel__scalar
+    #define sparsec_f32_maxpool_ukernel__avx2 sparsec_f32_maxpool_ukernel__scalar
+    #define sparsec_f32_avgpool_ukernel__avx2 sparsec_f32_avgpool_ukernel__scalar
+    #define sparsec_f32_gavgpool_ukernel__avx2 sparsec_f32_gavgpool_ukernel__scalar
+    #endif
+    """
+
+
+ctypedef void (*bspmm_u8_fn)(size_t, size_t, size_t, const float *, const uint32_t *, const uint8_t *,
+                             const float *, const float *, float *, float, float) noexcept nogil
+ctypedef void (*bspmm_u16_fn)(size_t, size_t, size_t, const float *, const uint32_t *, const uint16_t *,
+                              const float *, const float *, float *, float, float) noexcept nogil
+ctypedef void (*bspmm_i32_fn)(size_t, size_t, size_t, const float *, const uint32_t *, const int32_t *,
+                              const float *, const float *, float *, float, float) noexcept nogil
+
+#: Block shapes with block-sparse kernels (as sparsec.sparse.BLOCK_SHAPES).
+_BLOCKS = ((1, 4), (4, 1), (8, 1))
+
+
+cdef Py_ssize_t _first_unsorted(const uint32_t[::1] indptr, const index_t[::1] indices) noexcept nogil:
+    """First position whose block column is not above the previous one in the same block row."""
+    cdef Py_ssize_t r, p
+    for r in range(indptr.shape[0] - 1):
+        for p in range(<Py_ssize_t>indptr[r] + 1, <Py_ssize_t>indptr[r + 1]):
+            if indices[p] <= indices[p - 1]:
+                return p
+    return -1
+
+
+cdef int _sparse_index(str K, object indptr, object indices, object values, Py_ssize_t rows,
+                       int64_t cols, Py_ssize_t per_entry, str what, bint ascending) except -1:
+    """Validate a CSR/BSR triple with `rows` (block) rows and indices in [0, cols); returns the
+    index width (8, 16 or 32)."""
+    _array(K, "indptr", indptr, _U32, 1)
+    if not isinstance(indices, np.ndarray):
+        raise TypeError(f"{K}: indices must be a numpy.ndarray of uint8, uint16 or int32, "
+                        f"got {type(indices).__name__}")
+    if indices.dtype not in _INDEX_DTYPES:
+        raise TypeError(f"{K}: indices must have dtype uint8, uint16 or int32 "
+                        f"(native byte order), got {indices.dtype}")
+    _array(K, "indices", indices, indices.dtype, 1)
+    _f32(K, "values", values, 1)
+    if indptr.shape[0] != rows + 1:
+        raise ValueError(f"{K}: indptr must have {rows + 1} entries ({what} + 1), "
+                         f"got {indptr.shape[0]}")
+    nnz = indices.shape[0]
+    if values.shape[0] != nnz * per_entry:
+        raise ValueError(f"{K}: values must have {per_entry} * len(indices) = {nnz * per_entry} "
+                         f"entries, got {values.shape[0]}")
+    cdef const uint32_t[::1] pv = indptr
+    cdef Py_ssize_t bad
+    if pv[0] != 0:
+        raise ValueError(f"{K}: indptr[0] must be 0, got {pv[0]}")
+    with nogil:
+        bad = _first_decrease(pv)
+    if bad >= 0:
+        raise ValueError(f"{K}: indptr must be non-decreasing, got indptr[{bad - 1}] = "
+                         f"{pv[bad - 1]} > indptr[{bad}] = {pv[bad]}")
+    if pv[rows] != nnz:
+        raise ValueError(f"{K}: indptr[{rows}] must equal len(indices) = {nnz}, got {pv[rows]}")
+    cdef const uint8_t[::1] iv8
+    cdef const uint16_t[::1] iv16
+    cdef const int32_t[::1] iv32
+    cdef Py_ssize_t unsorted = -1
+    cdef int itype
+    if indices.dtype == np.uint8:
+        itype = 8
+        iv8 = indices
+        with nogil:
+            bad = _first_bad_index(iv8, cols)
+            if ascending:
+                unsorted = _first_unsorted(pv, iv8)
+    elif indices.dtype == np.uint16:
+        itype = 16
+        iv16 = indices
+        with nogil:
+            bad = _first_bad_index(iv16, cols)
+            if ascending:
+                unsorted = _first_unsorted(pv, iv16)
+    else:
+        itype = 32
+        iv32 = indices
+        with nogil:
+            bad = _first_bad_index(iv32, cols)
+            if ascending:
+                unsorted = _first_unsorted(pv, iv32)
+    if bad >= 0:
+        row = int(np.searchsorted(indptr, bad, side="right")) - 1
+        raise ValueError(f"{K}: indices[{bad}] = {indices[bad]} (row {row}) is out of range; "
+                         f"every index must be in [0, {cols})")
+    if unsorted >= 0:
+        raise ValueError(f"{K}: indices must be strictly ascending within each block row, got "
+                         f"indices[{unsorted - 1}] = {indices[unsorted - 1]} then "
+                         f"indices[{unsorted}] = {indices[unsorted]}")
+    return itype
+
+
+def bspmm(x, indptr, indices, values, n, block=(8, 1), bias=None, ymin=-np.inf, ymax=np.inf,
+          out=None, isa="scalar"):
+    """Block-sparse ``clamp(x @ W.T + bias, ymin, ymax)`` with W [n, k] in BSR form
+    (``sparsec.sparse.BSR``; see kernels.h for the layout).
+
+    x: float32 [m, k]; n: rows of W; block: (R, C), one of (1, 4), (4, 1), (8, 1);
+    indptr: uint32 [ceil(n/R) + 1]; indices: uint8, uint16 or int32 [blocks], block columns in
+    [0, ceil(k/C)), strictly ascending within a block row; values: float32 [blocks * R * C];
+    bias: float32 [n] or None. Returns float32 [m, n] (``out`` if given; no overlap with inputs).
+    """
+    cdef str K = "bspmm"
+    try:
+        shape = (int(block[0]), int(block[1]))
+    except (TypeError, ValueError, IndexError):
+        raise TypeError(f"{K}: block must be a pair (R, C), got {block!r}") from None
+    if len(block) != 2 or shape not in _BLOCKS:
+        raise ValueError(f"{K}: block must be one of {', '.join(map(str, _BLOCKS))}, got {block!r}")
+    cdef int R = shape[0], C = shape[1]
+    tile = f"{R}x{C}"
+    cdef bint avx2 = _use_avx2(K, f"f32-spmm-{tile}-i32", isa)
+    _f32(K, "x", x, 2)
+    if bias is not None:
+        _f32(K, "bias", bias, 1)
+    lo, hi = _bounds(K, ymin, ymax)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"{K}: n must be a non-negative integer, got {n!r}")
+    n = int(n)
+    m, k = x.shape
+    block_rows = -(-n // R)
+    block_cols = -(-k // C)
+    itype = _sparse_index(K, indptr, indices, values, block_rows, block_cols, R * C,
+                          f"ceil(n / {R}) block rows", True)
+    if bias is not None and bias.shape[0] != n:
+        raise ValueError(f"{K}: bias must have shape ({n},) = (n,), got {bias.shape}")
+    out = _out(K, out, (m, n))
+    for name, a in (("x", x), ("indptr", indptr), ("indices", indices), ("values", values),
+                    ("bias", bias)):
+        if a is not None:
+            _check_out_overlap(K, out, a, name, False)
+
+    cdef bspmm_u8_fn f8
+    cdef bspmm_u16_fn f16
+    cdef bspmm_i32_fn f32
+    if avx2:
+        if R == 1:
+            f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_1x4_u8__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_1x4_u16__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_1x4_i32__avx2)
+        elif R == 4:
+            f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_4x1_u8__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_4x1_u16__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_4x1_i32__avx2)
+        else:
+            f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_8x1_u8__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_8x1_u16__avx2,
+                            sparsec_f32_spmm_minmax_ukernel_8x1_i32__avx2)
+    elif R == 1:
+        f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_1x4_u8__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_1x4_u16__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_1x4_i32__scalar)
+    elif R == 4:
+        f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_4x1_u8__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_4x1_u16__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_4x1_i32__scalar)
+    else:
+        f8, f16, f32 = (sparsec_f32_spmm_minmax_ukernel_8x1_u8__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_8x1_u16__scalar,
+                        sparsec_f32_spmm_minmax_ukernel_8x1_i32__scalar)
+
+    cdef const float[:, ::1] xv = x
+    cdef const uint32_t[::1] pv = indptr
+    cdef const float[::1] vv = values
+    cdef float[:, ::1] yv = out
+    cdef const uint8_t[::1] iv8
+    cdef const uint16_t[::1] iv16
+    cdef const int32_t[::1] iv32
+    cdef const float *bp = _optional_f32(bias)
+    cdef size_t cm = <size_t>m, cn = <size_t>n, ck = <size_t>k
+    cdef float flo = lo, fhi = hi
+    if m == 0 or n == 0:
+        return out
+    # Empty arrays have no element to take the address of; the kernel reads none of them then.
+    cdef const float *xp = &xv[0, 0] if k > 0 else NULL
+    cdef const float *vp = &vv[0] if vv.shape[0] > 0 else NULL
+    if itype == 8:
+        iv8 = indices
+        with nogil:
+            f8(cm, cn, ck, xp, &pv[0], &iv8[0] if iv8.shape[0] > 0 else NULL, vp, bp, &yv[0, 0],
+               flo, fhi)
+    elif itype == 16:
+        iv16 = indices
+        with nogil:
+            f16(cm, cn, ck, xp, &pv[0], &iv16[0] if iv16.shape[0] > 0 else NULL, vp, bp,
+                &yv[0, 0], flo, fhi)
+    else:
+        iv32 = indices
+        with nogil:
+            f32(cm, cn, ck, xp, &pv[0], &iv32[0] if iv32.shape[0] > 0 else NULL, vp, bp,
+                &yv[0, 0], flo, fhi)
+    return out
+
+
+cdef tuple _pair(str K, str name, object v, int low):
+    try:
+        a, b = (int(t) for t in v)
+        ok = (a, b) == tuple(v)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{K}: {name} must be a pair of integers, got {v!r}")
+    if a < low or b < low:
+        raise ValueError(f"{K}: {name} must be >= {low}, got {v!r}")
+    return a, b
+
+
+cdef tuple _window(str K, object x_shape, object kernel, object strides, object pads,
+                   object dilations, bint ceil_mode, sparsec_window2d *g):
+    """Fill `g` for an NCHW input of x_shape (ONNX window rules); returns (out_h, out_w)."""
+    kh, kw = _pair(K, "kernel_shape", kernel, 1)
+    sh, sw = _pair(K, "strides", (1, 1) if strides is None else strides, 1)
+    dh, dw = _pair(K, "dilations", (1, 1) if dilations is None else dilations, 1)
+    if pads is None:
+        pads = (0, 0, 0, 0)
+    try:
+        pt, pl, pb, pr = (int(p) for p in pads)
+        ok = (pt, pl, pb, pr) == tuple(pads)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{K}: pads must be 4 integers (top, left, bottom, right), got {pads!r}")
+    if min(pt, pl, pb, pr) < 0:
+        raise ValueError(f"{K}: pads must be >= 0, got {pads!r}")
+    out = []
+    for axis, n, k, s, d, b, e in (("height", x_shape[2], kh, sh, dh, pt, pb),
+                                   ("width", x_shape[3], kw, sw, dw, pl, pr)):
+        extent = (k - 1) * d + 1
+        room = n + b + e - extent
+        if room < 0:
+            raise ValueError(f"{K}: the kernel (dilated {axis} {extent}) is larger than the padded "
+                             f"input {axis} {n + b + e}")
+        o = (-(-room // s) if ceil_mode else room // s) + 1
+        if ceil_mode and (o - 1) * s >= n + b:
+            o -= 1  # the last window must start inside the input or the left padding (ONNX)
+        out.append(o)
+    g.in_height, g.in_width = x_shape[2], x_shape[3]
+    g.out_height, g.out_width = out
+    g.kernel_height, g.kernel_width = kh, kw
+    g.stride_height, g.stride_width = sh, sw
+    g.dilation_height, g.dilation_width = dh, dw
+    g.pad_top, g.pad_left, g.pad_bottom, g.pad_right = pt, pl, pb, pr
+    return tuple(out)
+
+
+def spconv2d(x, indptr, indices, values, kernel_shape, bias=None, strides=None, pads=None,
+             dilations=None, ymin=-np.inf, ymax=np.inf, out=None, isa="scalar"):
+    """Sparse 2-D convolution (ONNX Conv, NCHW, groups=1) ``clamp(conv(x, W) + bias)`` with the
+    weights W [M, C, kh, kw] as CSR over the [M, C*kh*kw] matrix (``sparsec.sparse.CSR`` of
+    ``W.reshape(M, -1)``).
+
+    x: float32 [N, C, H, W]; indptr: uint32 [M + 1]; indices: uint8, uint16 or int32 [nnz] in
+    [0, C*kh*kw); values: float32 [nnz]; kernel_shape: (kh, kw); strides, dilations: pairs
+    (default 1); pads: (top, left, bottom, right) (default 0); bias: float32 [M] or None.
+    Returns float32 [N, M, OH, OW] with the ONNX output size.
+    """
+    cdef str K = "spconv2d"
+    cdef bint avx2 = _use_avx2(K, "f32-spconv-i32", isa)
+    _f32(K, "x", x, 4)
+    if bias is not None:
+        _f32(K, "bias", bias, 1)
+    lo, hi = _bounds(K, ymin, ymax)
+    cdef sparsec_window2d g
+    oh, ow = _window(K, x.shape, kernel_shape, strides, pads, dilations, False, &g)
+    _array(K, "indptr", indptr, _U32, 1)
+    if indptr.shape[0] < 1:
+        raise ValueError(f"{K}: indptr must have out_channels + 1 >= 1 entries, got an empty array")
+    nb, c = x.shape[0], x.shape[1]
+    m = indptr.shape[0] - 1
+    itype = _sparse_index(K, indptr, indices, values, m, c * g.kernel_height * g.kernel_width, 1,
+                          "out_channels", False)
+    if bias is not None and bias.shape[0] != m:
+        raise ValueError(f"{K}: bias must have shape ({m},) = len(indptr) - 1, got {bias.shape}")
+    out = _out(K, out, (nb, m, oh, ow))
+    for name, a in (("x", x), ("indptr", indptr), ("indices", indices), ("values", values),
+                    ("bias", bias)):
+        if a is not None:
+            _check_out_overlap(K, out, a, name, False)
+    if out.size == 0:
+        return out
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(x)
+    cdef const uint32_t *pp = <const uint32_t *>cnp.PyArray_DATA(indptr)
+    cdef const void *ip = cnp.PyArray_DATA(indices)
+    cdef const float *vp = <const float *>cnp.PyArray_DATA(values)
+    cdef const float *bp = _optional_f32(bias)
+    cdef float *yp = <float *>cnp.PyArray_DATA(out)
+    cdef size_t cn = nb, cc = c, cm = m
+    cdef float flo = lo, fhi = hi
+    with nogil:
+        if itype == 8:
+            if avx2:
+                sparsec_f32_spconv_minmax_ukernel_u8__avx2(
+                    cn, cc, cm, &g, xp, pp, <const uint8_t *>ip, vp, bp, yp, flo, fhi)
+            else:
+                sparsec_f32_spconv_minmax_ukernel_u8__scalar(
+                    cn, cc, cm, &g, xp, pp, <const uint8_t *>ip, vp, bp, yp, flo, fhi)
+        elif itype == 16:
+            if avx2:
+                sparsec_f32_spconv_minmax_ukernel_u16__avx2(
+                    cn, cc, cm, &g, xp, pp, <const uint16_t *>ip, vp, bp, yp, flo, fhi)
+            else:
+                sparsec_f32_spconv_minmax_ukernel_u16__scalar(
+                    cn, cc, cm, &g, xp, pp, <const uint16_t *>ip, vp, bp, yp, flo, fhi)
+        elif avx2:
+            sparsec_f32_spconv_minmax_ukernel_i32__avx2(
+                cn, cc, cm, &g, xp, pp, <const int32_t *>ip, vp, bp, yp, flo, fhi)
+        else:
+            sparsec_f32_spconv_minmax_ukernel_i32__scalar(
+                cn, cc, cm, &g, xp, pp, <const int32_t *>ip, vp, bp, yp, flo, fhi)
+    return out
+
+
+def conv2d(x, w, bias=None, strides=None, pads=None, dilations=None, ymin=-np.inf, ymax=np.inf,
+           out=None, isa="scalar"):
+    """Dense 2-D convolution (ONNX Conv, NCHW, groups=1) ``clamp(conv(x, w) + bias)``.
+
+    x: float32 [N, C, H, W]; w: float32 [M, C, kh, kw]; bias: float32 [M] or None; strides,
+    dilations: pairs (default 1); pads: (top, left, bottom, right). Returns float32
+    [N, M, OH, OW].
+    """
+    cdef str K = "conv2d"
+    cdef bint avx2 = _use_avx2(K, "f32-conv", isa)
+    _f32(K, "x", x, 4)
+    _f32(K, "w", w, 4)
+    if bias is not None:
+        _f32(K, "bias", bias, 1)
+    lo, hi = _bounds(K, ymin, ymax)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"{K}: w must have shape (M, {x.shape[1]}, kh, kw) to match x's "
+                         f"{x.shape[1]} channels (groups=1), got {w.shape}")
+    cdef sparsec_window2d g
+    oh, ow = _window(K, x.shape, w.shape[2:], strides, pads, dilations, False, &g)
+    m = w.shape[0]
+    if bias is not None and bias.shape[0] != m:
+        raise ValueError(f"{K}: bias must have shape ({m},) to match w, got {bias.shape}")
+    out = _out(K, out, (x.shape[0], m, oh, ow))
+    for name, a in (("x", x), ("w", w), ("bias", bias)):
+        if a is not None:
+            _check_out_overlap(K, out, a, name, False)
+    if out.size == 0:
+        return out
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(x)
+    cdef const float *wp = <const float *>cnp.PyArray_DATA(w)
+    cdef const float *bp = _optional_f32(bias)
+    cdef float *yp = <float *>cnp.PyArray_DATA(out)
+    cdef size_t cn = x.shape[0], cc = x.shape[1], cm = m
+    cdef float flo = lo, fhi = hi
+    with nogil:
+        if avx2:
+            sparsec_f32_conv_minmax_ukernel__avx2(cn, cc, cm, &g, xp, wp, bp, yp, flo, fhi)
+        else:
+            sparsec_f32_conv_minmax_ukernel__scalar(cn, cc, cm, &g, xp, wp, bp, yp, flo, fhi)
+    return out
+
+
+def dwconv2d(x, w, bias=None, strides=None, pads=None, dilations=None, ymin=-np.inf, ymax=np.inf,
+             out=None, isa="scalar"):
+    """Depthwise 2-D convolution (ONNX Conv with group = C, one filter per channel).
+
+    x: float32 [N, C, H, W]; w: float32 [C, 1, kh, kw]; bias: float32 [C] or None. Returns
+    float32 [N, C, OH, OW].
+    """
+    cdef str K = "dwconv2d"
+    cdef bint avx2 = _use_avx2(K, "f32-dwconv", isa)
+    _f32(K, "x", x, 4)
+    _f32(K, "w", w, 4)
+    if bias is not None:
+        _f32(K, "bias", bias, 1)
+    lo, hi = _bounds(K, ymin, ymax)
+    c = x.shape[1]
+    if w.shape[0] != c or w.shape[1] != 1:
+        raise ValueError(f"{K}: w must have shape ({c}, 1, kh, kw) for x with {c} channels, "
+                         f"got {w.shape}")
+    cdef sparsec_window2d g
+    oh, ow = _window(K, x.shape, w.shape[2:], strides, pads, dilations, False, &g)
+    if bias is not None and bias.shape[0] != c:
+        raise ValueError(f"{K}: bias must have shape ({c},), got {bias.shape}")
+    out = _out(K, out, (x.shape[0], c, oh, ow))
+    for name, a in (("x", x), ("w", w), ("bias", bias)):
+        if a is not None:
+            _check_out_overlap(K, out, a, name, False)
+    if out.size == 0:
+        return out
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(x)
+    cdef const float *wp = <const float *>cnp.PyArray_DATA(w)
+    cdef const float *bp = _optional_f32(bias)
+    cdef float *yp = <float *>cnp.PyArray_DATA(out)
+    cdef size_t cn = x.shape[0], cc = c
+    cdef float flo = lo, fhi = hi
+    with nogil:
+        if avx2:
+            sparsec_f32_dwconv_minmax_ukernel__avx2(cn, cc, &g, xp, wp, bp, yp, flo, fhi)
+        else:
+            sparsec_f32_dwconv_minmax_ukernel__scalar(cn, cc, &g, xp, wp, bp, yp, flo, fhi)
+    return out
+
+
+cdef object _pool(str K, str family, object x, object kernel_shape, object strides, object pads,
+                  object dilations, bint ceil_mode, int count_include_pad, object out, object isa):
+    cdef bint avx2 = _use_avx2(K, family, isa)
+    _f32(K, "x", x, 4)
+    cdef sparsec_window2d g
+    oh, ow = _window(K, x.shape, kernel_shape, strides, pads, dilations, ceil_mode, &g)
+    out = _out(K, out, (x.shape[0], x.shape[1], oh, ow))
+    _check_out_overlap(K, out, x, "x", False)
+    if out.size == 0:
+        return out
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(x)
+    cdef float *yp = <float *>cnp.PyArray_DATA(out)
+    cdef size_t cn = x.shape[0], cc = x.shape[1]
+    cdef bint is_max = family == "f32-maxpool"
+    with nogil:
+        if is_max and avx2:
+            sparsec_f32_maxpool_ukernel__avx2(cn, cc, &g, xp, yp)
+        elif is_max:
+            sparsec_f32_maxpool_ukernel__scalar(cn, cc, &g, xp, yp)
+        elif avx2:
+            sparsec_f32_avgpool_ukernel__avx2(cn, cc, &g, count_include_pad, xp, yp)
+        else:
+            sparsec_f32_avgpool_ukernel__scalar(cn, cc, &g, count_include_pad, xp, yp)
+    return out
+
+
+def maxpool2d(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False,
+              out=None, isa="scalar"):
+    """2-D max pooling (ONNX MaxPool, NCHW) of float32 x [N, C, H, W].
+
+    Padding never wins; a NaN in a window gives NaN; a window wholly in the padding gives the
+    lowest finite float32 (as onnxruntime). Returns float32 [N, C, OH, OW].
+    """
+    return _pool("maxpool2d", "f32-maxpool", x, kernel_shape, strides, pads, dilations,
+                 bool(ceil_mode), 0, out, isa)
+
+
+def avgpool2d(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False,
+              count_include_pad=False, out=None, isa="scalar"):
+    """2-D average pooling (ONNX AveragePool, NCHW) of float32 x [N, C, H, W].
+
+    ``count_include_pad`` counts padding taps in the divisor (never the cells past the end pads
+    that ceil_mode windows reach). Returns float32 [N, C, OH, OW].
+    """
+    return _pool("avgpool2d", "f32-avgpool", x, kernel_shape, strides, pads, dilations,
+                 bool(ceil_mode), 1 if count_include_pad else 0, out, isa)
+
+
+def global_avgpool(x, out=None, isa="scalar"):
+    """ONNX GlobalAveragePool: the mean of each plane of float32 x [N, C, H, W] (H*W >= 1);
+    returns float32 [N, C, 1, 1]."""
+    cdef str K = "global_avgpool"
+    cdef bint avx2 = _use_avx2(K, "f32-gavgpool", isa)
+    _f32(K, "x", x, 4)
+    planes = x.shape[0] * x.shape[1]
+    size = x.shape[2] * x.shape[3]
+    if size == 0:
+        raise ValueError(f"{K}: x must have at least one pixel per plane, got shape {x.shape}")
+    out = _out(K, out, (x.shape[0], x.shape[1], 1, 1))
+    _check_out_overlap(K, out, x, "x", False)
+    if planes == 0:
+        return out
+    cdef const float *xp = <const float *>cnp.PyArray_DATA(x)
+    cdef float *yp = <float *>cnp.PyArray_DATA(out)
+    cdef size_t cp = planes, cs = size
+    with nogil:
+        if avx2:
+            sparsec_f32_gavgpool_ukernel__avx2(cp, cs, xp, yp)
+        else:
+            sparsec_f32_gavgpool_ukernel__scalar(cp, cs, xp, yp)
     return out

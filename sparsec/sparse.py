@@ -1,7 +1,10 @@
-"""CSR storage for a layer's weight matrix, with the narrowest index type.
+"""CSR and block-sparse (BSR) storage for a layer's weight matrix, with the narrowest index type.
 
 Rows are output neurons (the weight is stored [N][K], output-major), so one
-CSR row is one dot product and the row pointer array has N+1 entries.
+CSR row is one dot product and the row pointer array has N+1 entries. BSR cuts the
+matrix into aligned R x C blocks (the shapes in BLOCK_SHAPES have kernels) and stores
+each block that holds a nonzero whole; block-structured pruning
+(``granularity="block"``) makes matrices whose BSR form stores no zero at all.
 """
 
 from __future__ import annotations
@@ -79,6 +82,117 @@ class CSR:
             raise ValueError("indptr must start at 0, not decrease, and end at nnz == len(indices) == len(values)")
         if self.nnz and (self.indices.astype(np.int64).min() < 0 or self.indices.astype(np.int64).max() >= k):
             raise ValueError(f"column indices must lie in [0, {k})")
+
+
+#: Block shapes (R output rows, C input columns) the block-sparse kernels take.
+BLOCK_SHAPES: tuple[tuple[int, int], ...] = ((1, 4), (4, 1), (8, 1))
+
+
+def _blocks(dense: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """The matrix zero-padded to whole blocks, as [block rows][block cols][R][C]."""
+    (n, k), (r, c) = dense.shape, block
+    padded = np.zeros((-(-n // r) * r, -(-k // c) * c), dtype=dense.dtype)
+    padded[:n, :k] = dense
+    return padded.reshape(padded.shape[0] // r, r, padded.shape[1] // c, c).transpose(0, 2, 1, 3)
+
+
+def _check_block(block: tuple[int, int]) -> tuple[int, int]:
+    r, c = (int(b) for b in block)
+    if r < 1 or c < 1:
+        raise ValueError(f"block shape must be two positive integers, got {block!r}")
+    return r, c
+
+
+def is_block_structured(dense: np.ndarray, block: tuple[int, int]) -> bool:
+    """True when every aligned R x C block of ``dense`` (cut at the matrix edge) is all zero or
+    all nonzero, i.e. the BSR form with this block shape stores no zero inside the matrix."""
+    dense = np.asarray(dense)
+    if dense.ndim != 2:
+        raise ValueError(f"a block structure needs a 2-D matrix, got shape {dense.shape}")
+    block = _check_block(block)
+    nonzero = _blocks(dense != 0, block)
+    inside = _blocks(np.ones(dense.shape, bool), block)
+    full = (nonzero | ~inside).all(axis=(2, 3))
+    return bool(np.all(full | ~nonzero.any(axis=(2, 3))))
+
+
+@dataclass(frozen=True)
+class BSR:
+    """A float32 matrix of ``shape`` in aligned ``block`` = (R, C) blocks: block row pointers
+    (uint32[ceil(N/R) + 1]), the block column of each stored block (narrowest type for
+    ceil(K/C) block columns, ascending within a block row) and the blocks' values
+    (float32[blocks * R * C], row-major inside each block). Slots past the matrix edge hold 0."""
+
+    shape: tuple[int, int]
+    block: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray, block: tuple[int, int]) -> BSR:
+        dense = np.asarray(dense, dtype=np.float32)
+        if dense.ndim != 2:
+            raise ValueError(f"BSR needs a 2-D matrix, got shape {dense.shape}")
+        block = _check_block(block)
+        blocks = _blocks(dense, block)
+        rows, cols = np.nonzero((blocks != 0).any(axis=(2, 3)))  # row-major: block columns ascending
+        indptr = np.zeros(blocks.shape[0] + 1, dtype=np.uint32)
+        np.cumsum(np.bincount(rows, minlength=blocks.shape[0]), out=indptr[1:])
+        return cls(
+            shape=(int(dense.shape[0]), int(dense.shape[1])),
+            block=block,
+            indptr=indptr,
+            indices=cols.astype(index_dtype(blocks.shape[1])),
+            values=np.ascontiguousarray(blocks[rows, cols].reshape(-1), dtype=np.float32),
+        )
+
+    @property
+    def blocks(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def nnz(self) -> int:
+        """Nonzero values stored."""
+        return int(np.count_nonzero(self.values))
+
+    @property
+    def padding(self) -> int:
+        """Stored slots that hold zero (inside the matrix or past its edge): the cost of blocking."""
+        return self.values.size - self.nnz
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes in flash: values + block column indices + block row pointers."""
+        return self.values.nbytes + self.indices.nbytes + self.indptr.nbytes
+
+    def to_dense(self) -> np.ndarray:
+        (n, k), (r, c) = self.shape, self.block
+        blocks = np.zeros((-(-n // r), -(-k // c), r, c), dtype=np.float32)
+        rows = np.repeat(np.arange(blocks.shape[0]), np.diff(self.indptr.astype(np.int64)))
+        blocks[rows, self.indices.astype(np.int64)] = self.values.reshape(-1, r, c)
+        full = blocks.transpose(0, 2, 1, 3).reshape(blocks.shape[0] * r, blocks.shape[1] * c)
+        return np.ascontiguousarray(full[:n, :k])
+
+    def validate(self) -> None:
+        """Raise ValueError unless the arrays form a well-formed BSR matrix of ``shape``."""
+        (n, k), (r, c) = self.shape, _check_block(self.block)
+        block_rows, block_cols = -(-n // r), -(-k // c)
+        ptr = self.indptr.astype(np.int64)
+        if self.indptr.dtype != np.uint32 or ptr.shape != (block_rows + 1,):
+            raise ValueError(
+                f"indptr must be uint32[{block_rows + 1}], got {self.indptr.dtype}{list(self.indptr.shape)}"
+            )
+        if ptr[0] != 0 or np.any(np.diff(ptr) < 0) or ptr[-1] != self.indices.size:
+            raise ValueError("indptr must start at 0, not decrease, and end at the number of blocks == len(indices)")
+        if self.values.dtype != np.float32 or self.values.shape != (self.indices.size * r * c,):
+            raise ValueError(f"values must be float32[{self.indices.size * r * c}] (blocks * {r} * {c})")
+        idx = self.indices.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= block_cols):
+            raise ValueError(f"block column indices must lie in [0, {block_cols})")
+        same_row = np.repeat(np.arange(block_rows), np.diff(ptr))
+        if np.any((np.diff(idx) <= 0) & (np.diff(same_row) == 0)):
+            raise ValueError("block column indices must be strictly ascending within a block row")
 
 
 def dense_bytes(shape: tuple[int, int]) -> int:

@@ -92,7 +92,7 @@ def _cross_tool(target: Target, tool: str) -> str:
 def cmakelists(name: str, sources: list[str], target: Target) -> str:
     flags = [f for f in target.cflags if not f.startswith("-std=")]
     isa_props = "".join(
-        f'set_source_files_properties({" ".join(s for s in sources if s.endswith(f"-{isa}.c"))} '
+        f"set_source_files_properties({' '.join(s for s in sources if s.endswith(f'-{isa}.c'))} "
         f'PROPERTIES COMPILE_OPTIONS "{";".join(extra)}")\n'
         for isa, extra in sorted(target.isa_cflags.items())
         if extra and any(s.startswith("kernels/") and s.endswith(f"-{isa}.c") for s in sources)

@@ -18,6 +18,9 @@ number of zeros is exact: round(sparsity · weights) per layer, or over all laye
 ``scope="global"``. Granularity ``block`` zeroes whole blocks (e.g. (1, 4): one output row, four
 consecutive inputs) ranked by the sum of their members' importance; its sparsity is the fraction
 of blocks, which equals the fraction of weights when the block shape divides the matrix.
+Blocks are aligned at multiples of the block shape, exactly as ``sparse.BSR`` cuts the matrix, so
+a block-pruned layer packs into BSR with no stored zero; (1, 4), (4, 1) and (8, 1)
+(``sparse.BLOCK_SHAPES``) have block-sparse kernels, other shapes run as CSR.
 """
 
 from __future__ import annotations

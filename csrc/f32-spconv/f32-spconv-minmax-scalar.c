@@ -1,0 +1,95 @@
+/* Sparse 2-D convolution (NCHW, CSR weights over [out_channels][in_channels*kh*kw]) with bias and
+ * fused clamp: portable C99, the reference for the SIMD kernels and the MCU path.
+ *
+ * Direct, with no im2col buffer: each nonzero is decoded once per image into (ic, ky, kx) and adds
+ * value * x[ic] over the rectangle of output pixels its tap reaches inside the input, so padding
+ * costs no branches and no memory. The output plane (bias first) is the only accumulator. */
+#include <sparsec/kernels.h>
+
+/* Output positions [*lo, *hi) (of `out`) whose tap at `offset` (= tap index * dilation) reads
+ * inside the input: 0 <= o * stride + offset - pad < in. */
+static void sparsec_spconv_range(size_t out, size_t in, size_t stride, size_t offset, size_t pad,
+                              size_t *lo, size_t *hi) {
+  size_t first = 0, last;
+  if (in + pad <= offset) {
+    *lo = *hi = 0;
+    return;
+  }
+  /* Stride 1 needs no division (the common case, and costly on cores without a divider). */
+  if (offset < pad) {
+    first = stride == 1 ? pad - offset : (pad - offset + stride - 1) / stride;
+  }
+  last = stride == 1 ? in + pad - offset : (in + pad - offset + stride - 1) / stride;
+  last = last < out ? last : out;
+  *lo = first < last ? first : last;
+  *hi = last;
+}
+
+/* yc[oy][ox] += w * xc[iy][ix] over the output pixels whose tap (ky, kx) lies inside the input:
+ * one rectangle, so the inner loop has no bounds checks. */
+static void sparsec_spconv_tap(const struct sparsec_window2d *g, const float *xc, float w, size_t ky,
+                            size_t kx, float *yc) {
+  const size_t dy = ky * g->dilation_height, dx = kx * g->dilation_width;
+  const size_t sw = g->stride_width;
+  size_t oy0, oy1, ox0, ox1, oy;
+  sparsec_spconv_range(g->out_height, g->in_height, g->stride_height, dy, g->pad_top, &oy0, &oy1);
+  sparsec_spconv_range(g->out_width, g->in_width, sw, dx, g->pad_left, &ox0, &ox1);
+  for (oy = oy0; oy < oy1 && ox0 < ox1; oy++) {
+    const float *xr =
+        xc + ((oy * g->stride_height + dy - g->pad_top) * g->in_width + (ox0 * sw + dx - g->pad_left));
+    float *yr = yc + oy * g->out_width;
+    size_t ox;
+    for (ox = ox0; ox < ox1; ox++) {
+      yr[ox] += w * xr[(ox - ox0) * sw];
+    }
+  }
+}
+
+/* Every pixel of a plane to `v`, then (finish) clamped. */
+static void sparsec_spconv_fill(float *yc, size_t size, float v) {
+  size_t i;
+  for (i = 0; i < size; i++) {
+    yc[i] = v;
+  }
+}
+
+static void sparsec_spconv_clamp(float *yc, size_t size, float ymin, float ymax) {
+  size_t i;
+  for (i = 0; i < size; i++) {
+    float v = yc[i];
+    v = v < ymin ? ymin : v;
+    v = v > ymax ? ymax : v;
+    yc[i] = v;
+  }
+}
+
+#define SPARSEC_F32_SPCONV_SCALAR(NAME, INDEX_T)                                                 \
+  void NAME(size_t batch, size_t in_channels, size_t out_channels,                              \
+            const struct sparsec_window2d *g, const float *x, const uint32_t *indptr,          \
+            const INDEX_T *indices, const float *values, const float *bias, float *y,          \
+            float ymin, float ymax) {                                                          \
+    const size_t taps = g->kernel_height * g->kernel_width;                                    \
+    const size_t in_plane = g->in_height * g->in_width;                                        \
+    const size_t out_plane = g->out_height * g->out_width;                                     \
+    size_t b, oc;                                                                              \
+    for (b = 0; b < batch; b++) {                                                              \
+      const float *xb = x + b * in_channels * in_plane;                                        \
+      for (oc = 0; oc < out_channels; oc++) {                                                  \
+        float *yc = y + (b * out_channels + oc) * out_plane;                                   \
+        const size_t end = (size_t)indptr[oc + 1];                                             \
+        size_t p;                                                                              \
+        sparsec_spconv_fill(yc, out_plane, bias != NULL ? bias[oc] : 0.0f);                    \
+        for (p = (size_t)indptr[oc]; p < end; p++) {                                           \
+          const size_t j = (size_t)indices[p];                                                 \
+          const size_t t = j % taps;                                                           \
+          sparsec_spconv_tap(g, xb + (j / taps) * in_plane, values[p], t / g->kernel_width,    \
+                             t % g->kernel_width, yc);                                         \
+        }                                                                                      \
+        sparsec_spconv_clamp(yc, out_plane, ymin, ymax);                                       \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+SPARSEC_F32_SPCONV_SCALAR(sparsec_f32_spconv_minmax_ukernel_u8__scalar, uint8_t)
+SPARSEC_F32_SPCONV_SCALAR(sparsec_f32_spconv_minmax_ukernel_u16__scalar, uint16_t)
+SPARSEC_F32_SPCONV_SCALAR(sparsec_f32_spconv_minmax_ukernel_i32__scalar, int32_t)
