@@ -100,21 +100,13 @@ class Lowering:
                 f"<= {BSR_CROSSOVER:.0%}: block-sparse, one index per block"
             )
             family = BSPMM_FAMILY[(bsr.block, str(bsr.indices.dtype))]
-            tensors = [
-                self._array(f"{name}_indptr", bsr.indptr),
-                self._array(f"{name}_indices", bsr.indices),
-                self._array(f"{name}_values", bsr.values),
-            ]
+            tensors = self._sparse(name, bsr)
             nnz, wbytes, macs = bsr.nnz, bsr.nbytes, m * bsr.values.size
             index = str(bsr.indices.dtype)
         elif fmt == "csr":
             csr = CSR.from_dense(weight)
             family = SPMM_FAMILY[str(csr.indices.dtype)]
-            tensors = [
-                self._array(f"{name}_indptr", csr.indptr),
-                self._array(f"{name}_indices", csr.indices),
-                self._array(f"{name}_values", csr.values),
-            ]
+            tensors = self._sparse(name, csr)
             nnz, wbytes, macs = csr.nnz, csr.nbytes, m * csr.nnz
             index = str(csr.indices.dtype)
         else:
@@ -180,11 +172,7 @@ class Lowering:
         if fmt == "csr":
             csr = CSR.from_dense(matrix)
             family = SPCONV_FAMILY[str(csr.indices.dtype)]
-            tensors = [
-                self._array(f"{name}_indptr", csr.indptr),
-                self._array(f"{name}_indices", csr.indices),
-                self._array(f"{name}_values", csr.values),
-            ]
+            tensors = self._sparse(name, csr)
             nnz, wbytes, index = csr.nnz, csr.nbytes, str(csr.indices.dtype)
         else:
             family = "f32-dwconv" if depthwise else "f32-conv"
@@ -309,6 +297,14 @@ class Lowering:
         symbol = f"{self.prefix}_{self._symbol(base)}"
         self.constants[symbol] = array
         return symbol
+
+    def _sparse(self, name: str, matrix: CSR | BSR) -> list[str]:
+        """The C symbols of a CSR/BSR matrix's row pointers, indices and values, as kernels take them."""
+        return [
+            self._array(f"{name}_indptr", matrix.indptr),
+            self._array(f"{name}_indices", matrix.indices),
+            self._array(f"{name}_values", matrix.values),
+        ]
 
     def const_symbol(self, value: str) -> str:
         """C symbol of an IR constant used directly as a kernel operand."""
