@@ -73,14 +73,24 @@ def median_us(fn, repeat: int = 7, min_time: float = 0.05) -> float:
     return statistics.median(samples) * 1e6
 
 
-def run(label: str, proto: onnx.ModelProto, sparsities=(0.0, 0.5, 0.9, 0.95), batches=(1, 64)) -> list[str]:
+#: (label, sparsec.prune options): unstructured magnitude, then 8x1 blocks (stored block-sparse).
+LEVELS = [
+    ("0%", {}),
+    ("50%", {"sparsity": 0.5}),
+    ("90%", {"sparsity": 0.9}),
+    ("95%", {"sparsity": 0.95}),
+    ("90% in 8x1 blocks", {"sparsity": 0.9, "granularity": "block", "block": (8, 1)}),
+]
+
+
+def run(label: str, proto: onnx.ModelProto, sparsities=LEVELS, batches=(1, 64)) -> list[str]:
     import onnxruntime as ort
     import scipy.sparse as sp
 
     rows = []
     base = sparsec.load(proto)
-    for s in sparsities:
-        model = sparsec.prune(base, s) if s else base
+    for level, options in sparsities:
+        model = sparsec.prune(base, **options) if options else base
         compiled = sparsec.compile(model, name="bench")
         weights = [
             (model.graph.constants[n.inputs[1]], model.graph.constants[n.inputs[2]])
@@ -127,7 +137,7 @@ def run(label: str, proto: onnx.ModelProto, sparsities=(0.0, 0.5, 0.9, 0.95), ba
             gflops = 2 * macs * batch / (t["sparsec"] * 1e-6) / 1e9
             wgbs = compiled.report["weight_bytes"] / (t["sparsec"] * 1e-6) / 1e9
             rows.append(
-                f"| {label} | {s:.0%} | {batch} | {t['sparsec']:.1f} | {t['onnxruntime']:.1f} | "
+                f"| {label} | {level} | {batch} | {t['sparsec']:.1f} | {t['onnxruntime']:.1f} | "
                 f"{t['numpy']:.1f} | {t['scipy']:.1f} | {t['onnxruntime'] / t['sparsec']:.2f}x | {gflops:.2f} | "
                 f"{wgbs:.2f} |"
             )
